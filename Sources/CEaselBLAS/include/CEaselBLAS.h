@@ -1,0 +1,11 @@
+#ifndef CEASEL_BLAS_H
+#define CEASEL_BLAS_H
+// Our own prototypes for the CBLAS entry points Easel uses, so the build does not depend on
+// where a distribution puts cblas.h. Enum values are the standard CBLAS ones.
+enum { EASEL_CBLAS_ROW_MAJOR = 101, EASEL_CBLAS_NO_TRANS = 111, EASEL_CBLAS_TRANS = 112 };
+
+void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha,
+                 const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+#endif

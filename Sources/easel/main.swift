@@ -1,0 +1,2 @@
+import EaselEngine
+print("easel")
