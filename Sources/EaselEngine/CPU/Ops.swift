@@ -1,0 +1,324 @@
+import Foundation
+
+/// The CPU backend's operators. Plain f32 loops plus sgemm; this code is the numerical oracle the
+/// GPU backend is checked against, so it stays simple and readable.
+public enum Ops {
+    // MARK: - Linear algebra
+
+    /// y[.., out] = x[.., in] · Wᵀ + b, with W stored as torch does: [out, in].
+    public static func linear(_ x: Tensor, _ w: Tensor, _ b: Tensor?) -> Tensor {
+        let inF = w.shape[1], outF = w.shape[0]
+        precondition(x.lastDim == inF, "linear: input has \(x.lastDim) features, weight expects \(inF)")
+        let rows = x.rows
+        var outShape = x.shape; outShape[outShape.count - 1] = outF
+        var y = [Float](repeating: 0, count: rows * outF)
+        y.withUnsafeMutableBufferPointer { yp in
+            if let b {
+                for r in 0..<rows { for j in 0..<outF { yp[r * outF + j] = b.data[j] } }
+            }
+            x.data.withUnsafeBufferPointer { xp in
+                w.data.withUnsafeBufferPointer { wp in
+                    BLAS.gemm(m: rows, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
+                              b: wp.baseAddress!, ldb: inF, transB: true,
+                              c: yp.baseAddress!, ldc: outF, beta: b == nil ? 0 : 1)
+                }
+            }
+        }
+        return Tensor(shape: outShape, data: y)
+    }
+
+    /// Multi-head scaled-dot-product attention over [S, H*D] activations (heads interleaved per row,
+    /// as a Linear produces them). `bias` is added to the scores: [H, Sq, Sk] (T5) or nil; `causal` masks j > i (CLIP).
+    public static func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float? = nil,
+                                 bias: Tensor? = nil, causal: Bool = false) -> Tensor {
+        let sq = q.rows, sk = k.rows, hd = q.lastDim, dh = hd / heads
+        let dv = v.lastDim / heads
+        let sc = scale ?? 1 / Float(dh).squareRoot()
+        var out = [Float](repeating: 0, count: sq * heads * dv)
+        var scores = [Float](repeating: 0, count: sq * sk)
+        q.data.withUnsafeBufferPointer { qp in
+        k.data.withUnsafeBufferPointer { kp in
+        v.data.withUnsafeBufferPointer { vp in
+        out.withUnsafeMutableBufferPointer { op in
+        scores.withUnsafeMutableBufferPointer { s in
+            for h in 0..<heads {
+                BLAS.gemm(m: sq, n: sk, k: dh, a: qp.baseAddress! + h * dh, lda: hd,
+                          b: kp.baseAddress! + h * dh, ldb: k.lastDim, transB: true,
+                          c: s.baseAddress!, ldc: sk, alpha: sc)
+                if let bias {
+                    bias.data.withUnsafeBufferPointer { bp in
+                        let base = h * sq * sk
+                        for i in 0..<(sq * sk) { s[i] += bp[base + i] }
+                    }
+                }
+                for i in 0..<sq {
+                    let row = s.baseAddress! + i * sk
+                    let valid = causal ? min(i + 1, sk) : sk
+                    var m = -Float.infinity
+                    for j in 0..<valid where row[j] > m { m = row[j] }
+                    var sum: Float = 0
+                    for j in 0..<valid { let e = expf(row[j] - m); row[j] = e; sum += e }
+                    let inv = 1 / sum
+                    for j in 0..<valid { row[j] *= inv }
+                    for j in valid..<sk { row[j] = 0 }
+                }
+                BLAS.gemm(m: sq, n: dv, k: sk, a: s.baseAddress!, lda: sk,
+                          b: vp.baseAddress! + h * dv, ldb: v.lastDim, transB: false,
+                          c: op.baseAddress! + h * dv, ldc: heads * dv)
+            }
+        }}}}}
+        return Tensor(shape: [sq, heads * dv], data: out)
+    }
+
+    // MARK: - Normalization
+
+    /// LayerNorm over the last dimension; weight/bias optional (FLUX's AdaLN norms have neither).
+    public static func layerNorm(_ x: Tensor, weight: Tensor? = nil, bias: Tensor? = nil, eps: Float) -> Tensor {
+        let n = x.lastDim, rows = x.rows
+        var y = x.data
+        y.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows {
+                let row = p.baseAddress! + r * n
+                var mean: Float = 0
+                for i in 0..<n { mean += row[i] }
+                mean /= Float(n)
+                var v: Float = 0
+                for i in 0..<n { let d = row[i] - mean; v += d * d }
+                let inv = 1 / (v / Float(n) + eps).squareRoot()
+                for i in 0..<n { row[i] = (row[i] - mean) * inv }
+                if let weight { for i in 0..<n { row[i] *= weight.data[i] } }
+                if let bias { for i in 0..<n { row[i] += bias.data[i] } }
+            }
+        }
+        return Tensor(shape: x.shape, data: y)
+    }
+
+    /// RMSNorm over the last dimension (FLUX QK-norm, T5's LayerNorm).
+    public static func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) -> Tensor {
+        let n = x.lastDim, rows = x.rows
+        var y = x.data
+        y.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows {
+                let row = p.baseAddress! + r * n
+                var ss: Float = 0
+                for i in 0..<n { ss += row[i] * row[i] }
+                let inv = 1 / (ss / Float(n) + eps).squareRoot()
+                if let weight {
+                    for i in 0..<n { row[i] = row[i] * inv * weight.data[i] }
+                } else {
+                    for i in 0..<n { row[i] *= inv }
+                }
+            }
+        }
+        return Tensor(shape: x.shape, data: y)
+    }
+
+    /// GroupNorm on [C, H, W] (one image).
+    public static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
+        let c = x.shape[0], hw = x.count / c, cpg = c / groups
+        var y = x.data
+        y.withUnsafeMutableBufferPointer { p in
+            for g in 0..<groups {
+                let base = p.baseAddress! + g * cpg * hw
+                let n = cpg * hw
+                var mean: Double = 0
+                for i in 0..<n { mean += Double(base[i]) }
+                mean /= Double(n)
+                var v: Double = 0
+                for i in 0..<n { let d = Double(base[i]) - mean; v += d * d }
+                let inv = Float(1 / (v / Double(n) + Double(eps)).squareRoot())
+                let m = Float(mean)
+                for ch in 0..<cpg {
+                    let cIdx = g * cpg + ch
+                    let w = weight.data[cIdx] * inv, b = bias.data[cIdx] - m * w
+                    let row = base + ch * hw
+                    for i in 0..<hw { row[i] = row[i] * w + b }
+                }
+            }
+        }
+        return Tensor(shape: x.shape, data: y)
+    }
+
+    // MARK: - Convolution
+
+    /// 2-D convolution of one image [Cin, H, W] with weight [Cout, Cin, kh, kw], by im2col + sgemm.
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+        let cin = x.shape[0], h = x.shape[1], w = x.shape[2]
+        let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
+        precondition(weight.shape[1] == cin, "conv2d: input has \(cin) channels, weight expects \(weight.shape[1])")
+        let oh = (h + 2 * padding - kh) / stride + 1, ow = (w + 2 * padding - kw) / stride + 1
+        let kdim = cin * kh * kw, npix = oh * ow
+        var out = [Float](repeating: 0, count: cout * npix)
+        if let bias {
+            for o in 0..<cout { for i in 0..<npix { out[o * npix + i] = bias.data[o] } }
+        }
+        x.data.withUnsafeBufferPointer { xp in
+        weight.data.withUnsafeBufferPointer { wp in
+        out.withUnsafeMutableBufferPointer { op in
+            if kh == 1 && kw == 1 && stride == 1 && padding == 0 {
+                BLAS.gemm(m: cout, n: npix, k: cin, a: wp.baseAddress!, lda: cin,
+                          b: xp.baseAddress!, ldb: npix, transB: false,
+                          c: op.baseAddress!, ldc: npix, beta: bias == nil ? 0 : 1)
+                return
+            }
+            // cols: [Cin*kh*kw, OH*OW]
+            var cols = [Float](repeating: 0, count: kdim * npix)
+            cols.withUnsafeMutableBufferPointer { cp in
+                for c in 0..<cin {
+                    for ky in 0..<kh {
+                        for kx in 0..<kw {
+                            let row = cp.baseAddress! + ((c * kh + ky) * kw + kx) * npix
+                            for oy in 0..<oh {
+                                let iy = oy * stride - padding + ky
+                                if iy < 0 || iy >= h { continue }
+                                let src = xp.baseAddress! + (c * h + iy) * w
+                                let dst = row + oy * ow
+                                for ox in 0..<ow {
+                                    let ix = ox * stride - padding + kx
+                                    if ix >= 0 && ix < w { dst[ox] = src[ix] }
+                                }
+                            }
+                        }
+                    }
+                }
+                BLAS.gemm(m: cout, n: npix, k: kdim, a: wp.baseAddress!, lda: kdim,
+                          b: cp.baseAddress!, ldb: npix, transB: false,
+                          c: op.baseAddress!, ldc: npix, beta: bias == nil ? 0 : 1)
+            }
+        }}}
+        return Tensor(shape: [cout, oh, ow], data: out)
+    }
+
+    /// Nearest-neighbour 2x upsampling of [C, H, W].
+    public static func upsampleNearest2x(_ x: Tensor) -> Tensor {
+        let c = x.shape[0], h = x.shape[1], w = x.shape[2]
+        var out = [Float](repeating: 0, count: c * 4 * h * w)
+        x.data.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                for ch in 0..<c {
+                    for y in 0..<(2 * h) {
+                        let src = xp.baseAddress! + (ch * h + y / 2) * w
+                        let dst = op.baseAddress! + (ch * 2 * h + y) * 2 * w
+                        for xx in 0..<(2 * w) { dst[xx] = src[xx / 2] }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [c, 2 * h, 2 * w], data: out)
+    }
+
+    // MARK: - Element-wise
+
+    public static func map(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+        Tensor(shape: x.shape, data: x.data.map(f))
+    }
+
+    public static func silu(_ x: Tensor) -> Tensor { map(x) { $0 / (1 + expf(-$0)) } }
+    /// Exact (erf) GELU, torch's default.
+    public static func gelu(_ x: Tensor) -> Tensor { map(x) { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) } }
+    /// GELU with the tanh approximation (FLUX's feed-forward, T5's gated-gelu "gelu_new").
+    public static func geluTanh(_ x: Tensor) -> Tensor {
+        map(x) { v in 0.5 * v * (1 + tanhf(0.7978845608028654 * (v + 0.044715 * v * v * v))) }
+    }
+    /// CLIP's quick_gelu: x·σ(1.702x).
+    public static func quickGelu(_ x: Tensor) -> Tensor { map(x) { $0 / (1 + expf(-1.702 * $0)) } }
+
+    public static func activation(_ name: String) throws -> (Tensor) -> Tensor {
+        switch name {
+        case "gelu": return gelu
+        case "gelu_pytorch_tanh", "gelu_new", "gelu_tanh", "gelu-approximate": return geluTanh
+        case "quick_gelu": return quickGelu
+        case "silu", "swish": return silu
+        case "relu": return { map($0) { max($0, 0) } }
+        default: throw EngineError("unsupported activation '\(name)'")
+        }
+    }
+
+    public static func add(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.count == b.count, "add: \(a.shape) vs \(b.shape)")
+        var y = a.data
+        y.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in
+            for i in 0..<p.count { p[i] += q[i] }
+        }}
+        return Tensor(shape: a.shape, data: y)
+    }
+
+    public static func mul(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.count == b.count, "mul: \(a.shape) vs \(b.shape)")
+        var y = a.data
+        y.withUnsafeMutableBufferPointer { p in b.data.withUnsafeBufferPointer { q in
+            for i in 0..<p.count { p[i] *= q[i] }
+        }}
+        return Tensor(shape: a.shape, data: y)
+    }
+
+    public static func scale(_ a: Tensor, _ s: Float) -> Tensor { map(a) { $0 * s } }
+
+    /// x[rows, n] + v[n] broadcast over rows.
+    public static func addRow(_ x: Tensor, _ v: [Float]) -> Tensor {
+        let n = x.lastDim
+        precondition(v.count == n)
+        var y = x.data
+        y.withUnsafeMutableBufferPointer { p in
+            for r in 0..<x.rows { for i in 0..<n { p[r * n + i] += v[i] } }
+        }
+        return Tensor(shape: x.shape, data: y)
+    }
+
+    /// AdaLN modulation: x·(1 + scale) + shift, scale/shift broadcast over rows.
+    public static func modulate(_ x: Tensor, shift: ArraySlice<Float>, scale: ArraySlice<Float>) -> Tensor {
+        let n = x.lastDim
+        let sh = Array(shift), sc = Array(scale)
+        var y = x.data
+        y.withUnsafeMutableBufferPointer { p in
+            for r in 0..<x.rows { for i in 0..<n { p[r * n + i] = p[r * n + i] * (1 + sc[i]) + sh[i] } }
+        }
+        return Tensor(shape: x.shape, data: y)
+    }
+
+    /// residual + gate ⊙ x, gate broadcast over rows.
+    public static func gatedAdd(_ residual: Tensor, _ x: Tensor, gate: ArraySlice<Float>) -> Tensor {
+        let n = x.lastDim
+        let g = Array(gate)
+        var y = residual.data
+        y.withUnsafeMutableBufferPointer { p in x.data.withUnsafeBufferPointer { q in
+            for r in 0..<x.rows { for i in 0..<n { p[r * n + i] += g[i] * q[r * n + i] } }
+        }}
+        return Tensor(shape: residual.shape, data: y)
+    }
+
+    /// Concatenate along the last dimension: [R, a] ++ [R, b] → [R, a+b].
+    public static func concatLast(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let na = a.lastDim, nb = b.lastDim, rows = a.rows
+        precondition(rows == b.rows)
+        var y = [Float](repeating: 0, count: rows * (na + nb))
+        for r in 0..<rows {
+            y.replaceSubrange((r * (na + nb))..<(r * (na + nb) + na), with: a.data[(r * na)..<(r * na + na)])
+            y.replaceSubrange((r * (na + nb) + na)..<((r + 1) * (na + nb)), with: b.data[(r * nb)..<(r * nb + nb)])
+        }
+        var s = a.shape; s[s.count - 1] = na + nb
+        return Tensor(shape: s, data: y)
+    }
+
+    /// Concatenate rows: [Ra, n] ++ [Rb, n] → [Ra+Rb, n].
+    public static func concatRows(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.lastDim == b.lastDim)
+        return Tensor(shape: [a.rows + b.rows, a.lastDim], data: a.data + b.data)
+    }
+
+    /// Rows [start, start+count) of a [R, n] tensor.
+    public static func rows(_ x: Tensor, _ start: Int, _ count: Int) -> Tensor {
+        let n = x.lastDim
+        return Tensor(shape: [count, n], data: Array(x.data[(start * n)..<((start + count) * n)]))
+    }
+
+    /// Columns [start, start+count) of a [R, n] tensor.
+    public static func columns(_ x: Tensor, _ start: Int, _ count: Int) -> Tensor {
+        let n = x.lastDim, rows = x.rows
+        var y = [Float](repeating: 0, count: rows * count)
+        for r in 0..<rows {
+            y.replaceSubrange((r * count)..<((r + 1) * count), with: x.data[(r * n + start)..<(r * n + start + count)])
+        }
+        return Tensor(shape: [rows, count], data: y)
+    }
+}
