@@ -137,6 +137,14 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(f.metadata, [:])
     }
 
+    func test_f16Table_matchesNativeConversion_forAllBitPatterns() {
+        let mismatches = (0...0xFFFF).filter { i in
+            let a = SafeTensorsFile.f16Table[i], b = Float(Float16(bitPattern: UInt16(i)))
+            return !(a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN))
+        }
+        XCTAssertEqual(mismatches, [])
+    }
+
     func test_pythonSafetensorsFixture_readsExactValues() throws {
         // Made by Fixtures/safetensors/make_fixture.py (Python `safetensors.torch.save_file`).
         let f = try SafeTensorsFile(url: try fixture("safetensors/tiny.safetensors"))

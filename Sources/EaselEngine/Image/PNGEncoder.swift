@@ -19,6 +19,10 @@ public enum PNGEncoder {
 
     /// Encodes interleaved 8-bit RGB (`width * height * 3` bytes, rows top to bottom) as a PNG
     /// (colour type 2, no interlace).
+    ///
+    /// Defaults measured on a synthetic 1024×1024 photo-like image (smooth octave noise + ±3 grain):
+    /// no filter 2.74 MB; Paeth 1.71 MB (level 1) / 1.61 MB (level 6); adaptive 1.64 MB (level 1) /
+    /// 1.54 MB (level 6, ~0.1 s filtering + ~0.6 s deflate on a busy 2-core box; level 9 is no smaller).
     public static func encode(rgb: [UInt8], width: Int, height: Int,
                               level: Int32 = 6, filter: FilterStrategy = .adaptive) throws -> Data {
         guard width > 0, height > 0, width <= Int(Int32.max), height <= Int(Int32.max) else {

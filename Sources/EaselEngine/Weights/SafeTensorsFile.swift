@@ -196,6 +196,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
         return Tensor(shape: e.shape, data: data)
     }
 
+    /// f16 bit pattern → f32, for all 65,536 patterns (256 KB). On x86_64 without F16C enabled at
+    /// compile time, `Float(Float16(bitPattern:))` is a library call (~10 ns); the table lookup is
+    /// ~6x faster (16 M elements: ~25 ms vs ~150 ms) and exact by construction.
+    static let f16Table: [Float] = (0...0xFFFF).map { Float(Float16(bitPattern: UInt16($0))) }
+
     /// Widens `n` little-endian elements of `dtype` at `src` (any alignment) into `dst`.
     static func convert(_ dtype: SafeTensorsDType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
         switch dtype {
@@ -205,9 +210,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
             for i in 0..<n { dst[i] = Float(bitPattern: UInt32(littleEndian: dst[i].bitPattern)) }
             #endif
         case .f16:
-            for i in 0..<n {
-                let bits = UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                dst[i] = Float(Float16(bitPattern: bits))
+            f16Table.withUnsafeBufferPointer { table in
+                for i in 0..<n {
+                    let bits = UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                    dst[i] = table[Int(bits)]
+                }
             }
         case .bf16:
             for i in 0..<n {

@@ -81,11 +81,14 @@ public final class WeightStore: @unchecked Sendable {
 
     /// Reads `weight_map` from a sharded-checkpoint index: tensor name → shard file name.
     private static func readIndex(_ url: URL, err: (String) -> EngineError) throws -> [String: String] {
+        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)??.intValue ?? 0
+        guard size <= SafeTensorsFile.defaultMaxHeaderBytes else {
+            throw err("\(url.lastPathComponent) is \(size) bytes, implausibly large for an index")
+        }
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw err("cannot read \(url.lastPathComponent): \(error.localizedDescription)")
         }
-        guard data.count <= 1 << 30 else { throw err("\(url.lastPathComponent) is implausibly large") }
         let json: JSONValue
         do { json = try JSONValue.parse(data) } catch {
             throw err("\(url.lastPathComponent): \(error)")
