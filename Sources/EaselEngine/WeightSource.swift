@@ -63,3 +63,5 @@ func describe(_ e: DecodingError) -> String {
     @unknown default: return "\(e)"
     }
 }
+
+extension WeightStore: WeightSource {}

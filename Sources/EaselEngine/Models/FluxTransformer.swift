@@ -1,0 +1,267 @@
+import Foundation
+
+/// `transformer/config.json` of a diffusers FluxTransformer2DModel.
+public struct FluxTransformerConfig: Codable, Sendable {
+    public var patchSize: Int = 1
+    public var inChannels: Int = 64
+    public var outChannels: Int?
+    public var numLayers: Int = 19
+    public var numSingleLayers: Int = 38
+    public var attentionHeadDim: Int = 128
+    public var numAttentionHeads: Int = 24
+    public var jointAttentionDim: Int = 4096
+    public var pooledProjectionDim: Int = 768
+    public var guidanceEmbeds: Bool = false
+    public var axesDimsRope: [Int] = [16, 56, 56]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case patchSize = "patch_size", inChannels = "in_channels", outChannels = "out_channels"
+        case numLayers = "num_layers", numSingleLayers = "num_single_layers"
+        case attentionHeadDim = "attention_head_dim", numAttentionHeads = "num_attention_heads"
+        case jointAttentionDim = "joint_attention_dim", pooledProjectionDim = "pooled_projection_dim"
+        case guidanceEmbeds = "guidance_embeds", axesDimsRope = "axes_dims_rope"
+    }
+
+    public init() {}
+    public init(from d: Decoder) throws {
+        let c = try d.container(keyedBy: CodingKeys.self)
+        func v<T: Decodable>(_ k: CodingKeys, _ def: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? def }
+        patchSize = try v(.patchSize, 1)
+        inChannels = try v(.inChannels, 64)
+        outChannels = try c.decodeIfPresent(Int.self, forKey: .outChannels)
+        numLayers = try v(.numLayers, 19)
+        numSingleLayers = try v(.numSingleLayers, 38)
+        attentionHeadDim = try v(.attentionHeadDim, 128)
+        numAttentionHeads = try v(.numAttentionHeads, 24)
+        jointAttentionDim = try v(.jointAttentionDim, 4096)
+        pooledProjectionDim = try v(.pooledProjectionDim, 768)
+        guidanceEmbeds = try v(.guidanceEmbeds, false)
+        axesDimsRope = try v(.axesDimsRope, [16, 56, 56])
+    }
+
+    public var innerDim: Int { numAttentionHeads * attentionHeadDim }
+
+    public static func load(_ url: URL) throws -> FluxTransformerConfig {
+        try checkConfigKeys(at: url, known: Set(CodingKeys.allCases.map(\.rawValue)),
+                            expectClass: ["FluxTransformer2DModel"])
+        let c = try loadJSONConfig(FluxTransformerConfig.self, at: url)
+        if c.patchSize != 1 { throw EngineError("\(url.path): unsupported config key 'patch_size' = \(c.patchSize) (only 1)") }
+        if c.axesDimsRope.reduce(0, +) != c.attentionHeadDim || c.axesDimsRope.contains(where: { $0 % 2 != 0 }) {
+            throw EngineError("\(url.path): 'axes_dims_rope' \(c.axesDimsRope) must be even and sum to attention_head_dim \(c.attentionHeadDim)")
+        }
+        if let o = c.outChannels, o != c.inChannels {
+            throw EngineError("\(url.path): unsupported config key 'out_channels' = \(o) (must equal in_channels)")
+        }
+        return c
+    }
+}
+
+/// Inputs of one transformer call for ONE image of a batch (the pipeline loops over the batch).
+public struct FluxTransformerInput {
+    public var hiddenStates: Tensor          // [S, in_channels]  packed latents
+    public var encoderHiddenStates: Tensor   // [L, joint_attention_dim]  T5 output
+    public var pooledProjections: Tensor     // [pooled_projection_dim]  CLIP pooled output
+    public var timestep: Float               // sigma in [0, 1] (FluxPipeline passes t/1000)
+    public var guidance: Float?              // guidance scale, for guidance-distilled models
+    public var imgIds: Tensor                // [S, 3]
+    public var txtIds: Tensor                // [L, 3]
+    public init(hiddenStates: Tensor, encoderHiddenStates: Tensor, pooledProjections: Tensor, timestep: Float,
+                guidance: Float?, imgIds: Tensor, txtIds: Tensor) {
+        self.hiddenStates = hiddenStates; self.encoderHiddenStates = encoderHiddenStates
+        self.pooledProjections = pooledProjections; self.timestep = timestep; self.guidance = guidance
+        self.imgIds = imgIds; self.txtIds = txtIds
+    }
+}
+
+/// diffusers' FluxTransformer2DModel on the CPU: 19+38 blocks in FLUX.1, any count here.
+public final class FluxTransformer {
+    public let config: FluxTransformerConfig
+
+    struct TimeEmbed { let l1: Linear, l2: Linear }
+    struct Attention {
+        let q, k, v: Linear
+        let normQ, normK: Tensor
+        let out: Linear?
+        let addQ, addK, addV: Linear?
+        let normAddQ, normAddK: Tensor?
+        let addOut: Linear?
+    }
+    struct DoubleBlock {
+        let norm1, norm1Context: Linear        // AdaLayerNormZero: 6·dim
+        let attn: Attention
+        let ff1, ff2, ffc1, ffc2: Linear
+    }
+    struct SingleBlock {
+        let norm: Linear                        // AdaLayerNormZeroSingle: 3·dim
+        let attn: Attention
+        let projMLP, projOut: Linear
+    }
+
+    let timeEmbed: TimeEmbed, guidanceEmbed: TimeEmbed?, textEmbed: TimeEmbed
+    let contextEmbedder: Linear, xEmbedder: Linear
+    let doubleBlocks: [DoubleBlock]
+    let singleBlocks: [SingleBlock]
+    let normOut: Linear, projOut: Linear
+
+    public init(config: FluxTransformerConfig, weights w: WeightSource) throws {
+        self.config = config
+        func embed(_ p: String) throws -> TimeEmbed { TimeEmbed(l1: try Linear(w, p + ".linear_1"), l2: try Linear(w, p + ".linear_2")) }
+        timeEmbed = try embed("time_text_embed.timestep_embedder")
+        guidanceEmbed = config.guidanceEmbeds ? try embed("time_text_embed.guidance_embedder") : nil
+        textEmbed = try embed("time_text_embed.text_embedder")
+        contextEmbedder = try Linear(w, "context_embedder")
+        xEmbedder = try Linear(w, "x_embedder")
+        func attention(_ p: String, added: Bool, out: Bool) throws -> Attention {
+            Attention(q: try Linear(w, p + ".to_q"), k: try Linear(w, p + ".to_k"), v: try Linear(w, p + ".to_v"),
+                      normQ: try w.tensor(p + ".norm_q.weight"), normK: try w.tensor(p + ".norm_k.weight"),
+                      out: out ? try Linear(w, p + ".to_out.0") : nil,
+                      addQ: added ? try Linear(w, p + ".add_q_proj") : nil,
+                      addK: added ? try Linear(w, p + ".add_k_proj") : nil,
+                      addV: added ? try Linear(w, p + ".add_v_proj") : nil,
+                      normAddQ: added ? try w.tensor(p + ".norm_added_q.weight") : nil,
+                      normAddK: added ? try w.tensor(p + ".norm_added_k.weight") : nil,
+                      addOut: added ? try Linear(w, p + ".to_add_out") : nil)
+        }
+        doubleBlocks = try (0..<config.numLayers).map { i in
+            let p = "transformer_blocks.\(i)"
+            return DoubleBlock(norm1: try Linear(w, p + ".norm1.linear"), norm1Context: try Linear(w, p + ".norm1_context.linear"),
+                               attn: try attention(p + ".attn", added: true, out: true),
+                               ff1: try Linear(w, p + ".ff.net.0.proj"), ff2: try Linear(w, p + ".ff.net.2"),
+                               ffc1: try Linear(w, p + ".ff_context.net.0.proj"), ffc2: try Linear(w, p + ".ff_context.net.2"))
+        }
+        singleBlocks = try (0..<config.numSingleLayers).map { i in
+            let p = "single_transformer_blocks.\(i)"
+            return SingleBlock(norm: try Linear(w, p + ".norm.linear"), attn: try attention(p + ".attn", added: false, out: false),
+                               projMLP: try Linear(w, p + ".proj_mlp"), projOut: try Linear(w, p + ".proj_out"))
+        }
+        normOut = try Linear(w, "norm_out.linear")
+        projOut = try Linear(w, "proj_out")
+    }
+
+    /// Sinusoidal timestep features as diffusers' `Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=0)`.
+    static func timestepFeatures(_ t: Float, dim: Int = 256) -> Tensor {
+        let half = dim / 2
+        var out = [Float](repeating: 0, count: dim)
+        for i in 0..<half {
+            // Same operation order as diffusers (f32): exp(-ln(10000)·i / half).
+            let freq = expf(Float(-log(10000.0)) * Float(i) / Float(half))
+            let arg = t * freq
+            out[i] = cosf(arg)
+            out[half + i] = sinf(arg)
+        }
+        return Tensor(shape: [1, dim], data: out)
+    }
+
+    /// The conditioning vector `temb` [1, dim]: timestep (+ guidance) + pooled text embeddings.
+    func conditioning(_ input: FluxTransformerInput) -> Tensor {
+        func mlp(_ e: TimeEmbed, _ x: Tensor) -> Tensor { e.l2(Ops.silu(e.l1(x))) }
+        var temb = mlp(timeEmbed, Self.timestepFeatures(input.timestep * 1000))
+        if let g = guidanceEmbed {
+            temb = Ops.add(temb, mlp(g, Self.timestepFeatures((input.guidance ?? 0) * 1000)))
+        }
+        return Ops.add(temb, mlp(textEmbed, input.pooledProjections.reshaped([1, -1])))
+    }
+
+    /// RoPE tables [S, headDim/2] of cos and sin for the concatenated text+image ids, as FluxPosEmbed computes them
+    /// (frequencies in f64, then rounded to f32).
+    static func rope(ids: Tensor, axes: [Int], theta: Double = 10000) -> (cos: [Float], sin: [Float]) {
+        let n = ids.rows, half = axes.reduce(0, +) / 2
+        var cos = [Float](repeating: 0, count: n * half), sin = cos
+        for r in 0..<n {
+            var col = 0
+            for (a, dim) in axes.enumerated() {
+                let pos = Double(ids.data[r * ids.lastDim + a])
+                for i in 0..<(dim / 2) {
+                    let freq = 1.0 / pow(theta, Double(2 * i) / Double(dim))
+                    let angle = pos * freq
+                    cos[r * half + col] = Float(Foundation.cos(angle))
+                    sin[r * half + col] = Float(Foundation.sin(angle))
+                    col += 1
+                }
+            }
+        }
+        return (cos, sin)
+    }
+
+    /// Rotates interleaved pairs (x[2i], x[2i+1]) of every head in place.
+    static func applyRope(_ x: inout Tensor, heads: Int, cos: [Float], sin: [Float]) {
+        let width = x.lastDim, dh = width / heads, half = dh / 2, rows = x.rows
+        x.data.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows {
+                for h in 0..<heads {
+                    let base = r * width + h * dh
+                    for i in 0..<half {
+                        let c = cos[r * half + i], s = sin[r * half + i]
+                        let a = p[base + 2 * i], b = p[base + 2 * i + 1]
+                        p[base + 2 * i] = a * c - b * s
+                        p[base + 2 * i + 1] = b * c + a * s
+                    }
+                }
+            }
+        }
+    }
+
+    /// RMSNorm of every head's slice of [S, H*D] with a [D] weight (FLUX's QK-norm).
+    static func headNorm(_ x: Tensor, heads: Int, weight: Tensor, eps: Float = 1e-6) -> Tensor {
+        let dh = x.lastDim / heads
+        return Ops.rmsNorm(x.reshaped([x.rows * heads, dh]), weight: weight, eps: eps).reshaped(x.shape)
+    }
+
+    /// Runs the transformer for one image; returns the velocity prediction [S, in_channels].
+    public func callAsFunction(_ input: FluxTransformerInput) -> Tensor {
+        let heads = config.numAttentionHeads
+        let dim = config.innerDim
+        let temb = Ops.silu(conditioning(input))              // every modulation Linear sees silu(temb)
+        var img = xEmbedder(input.hiddenStates)               // [S, dim]
+        var txt = contextEmbedder(input.encoderHiddenStates)  // [L, dim]
+        let nTxt = txt.rows
+        let ids = Ops.concatRows(input.txtIds, input.imgIds)
+        let (cos, sin) = Self.rope(ids: ids, axes: config.axesDimsRope)
+
+        for b in doubleBlocks {
+            let m = b.norm1(temb).data, mc = b.norm1Context(temb).data   // 6·dim each
+            func chunk(_ v: [Float], _ i: Int) -> ArraySlice<Float> { v[(i * dim)..<((i + 1) * dim)] }
+            let nImg = Ops.modulate(Ops.layerNorm(img, eps: 1e-6), shift: chunk(m, 0), scale: chunk(m, 1))
+            let nTxtS = Ops.modulate(Ops.layerNorm(txt, eps: 1e-6), shift: chunk(mc, 0), scale: chunk(mc, 1))
+
+            let a = b.attn
+            var q = Ops.concatRows(Self.headNorm(a.addQ!(nTxtS), heads: heads, weight: a.normAddQ!),
+                                   Self.headNorm(a.q(nImg), heads: heads, weight: a.normQ))
+            var k = Ops.concatRows(Self.headNorm(a.addK!(nTxtS), heads: heads, weight: a.normAddK!),
+                                   Self.headNorm(a.k(nImg), heads: heads, weight: a.normK))
+            let v = Ops.concatRows(a.addV!(nTxtS), a.v(nImg))
+            Self.applyRope(&q, heads: heads, cos: cos, sin: sin)
+            Self.applyRope(&k, heads: heads, cos: cos, sin: sin)
+            let o = Ops.attention(q: q, k: k, v: v, heads: heads)
+            let oTxt = a.addOut!(Ops.rows(o, 0, nTxt))
+            let oImg = a.out!(Ops.rows(o, nTxt, o.rows - nTxt))
+
+            img = Ops.gatedAdd(img, oImg, gate: chunk(m, 2))
+            let ffIn = Ops.modulate(Ops.layerNorm(img, eps: 1e-6), shift: chunk(m, 3), scale: chunk(m, 4))
+            img = Ops.gatedAdd(img, b.ff2(Ops.geluTanh(b.ff1(ffIn))), gate: chunk(m, 5))
+
+            txt = Ops.gatedAdd(txt, oTxt, gate: chunk(mc, 2))
+            let ffcIn = Ops.modulate(Ops.layerNorm(txt, eps: 1e-6), shift: chunk(mc, 3), scale: chunk(mc, 4))
+            txt = Ops.gatedAdd(txt, b.ffc2(Ops.geluTanh(b.ffc1(ffcIn))), gate: chunk(mc, 5))
+        }
+
+        var x = Ops.concatRows(txt, img)                      // [L+S, dim]
+        for b in singleBlocks {
+            let m = b.norm(temb).data                          // shift, scale, gate
+            let n = Ops.modulate(Ops.layerNorm(x, eps: 1e-6), shift: m[0..<dim], scale: m[dim..<(2 * dim)])
+            let a = b.attn
+            var q = Self.headNorm(a.q(n), heads: heads, weight: a.normQ)
+            var k = Self.headNorm(a.k(n), heads: heads, weight: a.normK)
+            let v = a.v(n)
+            Self.applyRope(&q, heads: heads, cos: cos, sin: sin)
+            Self.applyRope(&k, heads: heads, cos: cos, sin: sin)
+            let o = Ops.attention(q: q, k: k, v: v, heads: heads)
+            let mlp = Ops.geluTanh(b.projMLP(n))
+            x = Ops.gatedAdd(x, b.projOut(Ops.concatLast(o, mlp)), gate: m[(2 * dim)..<(3 * dim)])
+        }
+        img = Ops.rows(x, nTxt, x.rows - nTxt)
+        let mo = normOut(temb).data                            // AdaLayerNormContinuous: scale first, then shift
+        let out = Ops.modulate(Ops.layerNorm(img, eps: 1e-6), shift: mo[dim..<(2 * dim)], scale: mo[0..<dim])
+        return projOut(out)
+    }
+}
