@@ -28,6 +28,19 @@ final class VAETests: XCTestCase {
     /// mid_block_add_attention false; shift_factor null.
     func test_vae_noMidAttention_nullShift() throws { try vaeCase("vae_noattn_2blocks", scaling: 0.18215, shift: 0) }
 
+    /// Pre-0.14 attention key names (query/key/value/proj_attn) load to the same model.
+    func test_vae_legacyAttentionNames() throws {
+        let dir = try componentFixture("vae_postquant_3blocks")
+        var t = try QuickSafeTensors.load(dir.appendingPathComponent("diffusion_pytorch_model.safetensors"))
+        let prefix = "decoder.mid_block.attentions.0."
+        for (new, old) in [("to_q", "query"), ("to_k", "key"), ("to_v", "value"), ("to_out.0", "proj_attn")] {
+            for p in ["weight", "bias"] { t[prefix + old + "." + p] = t.removeValue(forKey: prefix + new + "." + p) }
+        }
+        let vae = try VAEDecoder(folder: dir, weights: DictionaryWeights(t))
+        let io = try QuickSafeTensors.load(dir.appendingPathComponent("io.safetensors"))
+        XCTAssertLessThanOrEqual(relativeError(vae.decode(latents: io["latents"]!), io["sample"]!), 1e-4)
+    }
+
     func test_vae_rejectsOtherUpBlockTypes() throws {
         let c = AutoencoderKLConfig(latentChannels: 4, blockOutChannels: [8], layersPerBlock: 1, normNumGroups: 8,
                                     upBlockTypes: ["UpBlock2D"])

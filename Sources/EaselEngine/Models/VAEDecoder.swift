@@ -105,10 +105,12 @@ public final class VAEDecoder {
         let q, k, v, out: Linear
         init(_ w: WeightSource, channels c: Int) throws {
             norm = try Norm(w, "group_norm", channels: c)
-            q = try ComponentWeights.linear(w, "to_q", in: c, out: c, bias: true)
-            k = try ComponentWeights.linear(w, "to_k", in: c, out: c, bias: true)
-            v = try ComponentWeights.linear(w, "to_v", in: c, out: c, bias: true)
-            out = try ComponentWeights.linear(w, "to_out.0", in: c, out: c, bias: true)
+            // Checkpoints from before diffusers 0.14 name these query/key/value/proj_attn (diffusers renames on load).
+            let legacy = !w.has("to_q.weight") && w.has("query.weight")
+            q = try ComponentWeights.linear(w, legacy ? "query" : "to_q", in: c, out: c, bias: true)
+            k = try ComponentWeights.linear(w, legacy ? "key" : "to_k", in: c, out: c, bias: true)
+            v = try ComponentWeights.linear(w, legacy ? "value" : "to_v", in: c, out: c, bias: true)
+            out = try ComponentWeights.linear(w, legacy ? "proj_attn" : "to_out.0", in: c, out: c, bias: true)
         }
     }
 
