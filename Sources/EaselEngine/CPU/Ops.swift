@@ -142,7 +142,9 @@ public enum Ops {
     // MARK: - Convolution
 
     /// 2-D convolution of one image [Cin, H, W] with weight [Cout, Cin, kh, kw], by im2col + sgemm.
-    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+    /// `columnBudget` caps the im2col buffer (floats); output rows are processed in bands to stay under it.
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
+                              columnBudget: Int = 1 << 24) -> Tensor {
         let cin = x.shape[0], h = x.shape[1], w = x.shape[2]
         let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
         precondition(weight.shape[1] == cin, "conv2d: input has \(cin) channels, weight expects \(weight.shape[1])")
@@ -161,29 +163,34 @@ public enum Ops {
                           c: op.baseAddress!, ldc: npix, beta: bias == nil ? 0 : 1)
                 return
             }
-            // cols: [Cin*kh*kw, OH*OW]
-            var cols = [Float](repeating: 0, count: kdim * npix)
+            // im2col over bands of output rows, so the column buffer stays bounded (a VAE's last
+            // conv at 1024² would otherwise need Cin·9·H·W floats): cols [Cin*kh*kw, band*OW].
+            let band = max(1, min(oh, columnBudget / max(kdim * ow, 1)))
+            var cols = [Float](repeating: 0, count: kdim * band * ow)
             cols.withUnsafeMutableBufferPointer { cp in
-                for c in 0..<cin {
-                    for ky in 0..<kh {
-                        for kx in 0..<kw {
-                            let row = cp.baseAddress! + ((c * kh + ky) * kw + kx) * npix
-                            for oy in 0..<oh {
-                                let iy = oy * stride - padding + ky
-                                if iy < 0 || iy >= h { continue }
-                                let src = xp.baseAddress! + (c * h + iy) * w
-                                let dst = row + oy * ow
-                                for ox in 0..<ow {
-                                    let ix = ox * stride - padding + kx
-                                    if ix >= 0 && ix < w { dst[ox] = src[ix] }
+                for oy0 in Swift.stride(from: 0, to: oh, by: band) {
+                    let rowsHere = min(band, oh - oy0), n = rowsHere * ow
+                    for c in 0..<cin {
+                        for ky in 0..<kh {
+                            for kx in 0..<kw {
+                                let row = cp.baseAddress! + ((c * kh + ky) * kw + kx) * n
+                                for r in 0..<rowsHere {
+                                    let dst = row + r * ow
+                                    let iy = (oy0 + r) * stride - padding + ky
+                                    if iy < 0 || iy >= h { dst.update(repeating: 0, count: ow); continue }
+                                    let src = xp.baseAddress! + (c * h + iy) * w
+                                    for ox in 0..<ow {
+                                        let ix = ox * stride - padding + kx
+                                        dst[ox] = (ix >= 0 && ix < w) ? src[ix] : 0
+                                    }
                                 }
                             }
                         }
                     }
+                    BLAS.gemm(m: cout, n: n, k: kdim, a: wp.baseAddress!, lda: kdim,
+                              b: cp.baseAddress!, ldb: n, transB: false,
+                              c: op.baseAddress! + oy0 * ow, ldc: npix, beta: bias == nil ? 0 : 1)
                 }
-                BLAS.gemm(m: cout, n: npix, k: kdim, a: wp.baseAddress!, lda: kdim,
-                          b: cp.baseAddress!, ldb: npix, transB: false,
-                          c: op.baseAddress!, ldc: npix, beta: bias == nil ? 0 : 1)
             }
         }}}
         return Tensor(shape: [cout, oh, ow], data: out)
@@ -320,5 +327,41 @@ public enum Ops {
             y.replaceSubrange((r * count)..<((r + 1) * count), with: x.data[(r * n + start)..<(r * n + start + count)])
         }
         return Tensor(shape: [rows, count], data: y)
+    }
+}
+
+extension Ops {
+    /// Rows of an embedding table [V, D] picked by `ids` → [ids.count, D].
+    public static func embedding(_ table: Tensor, _ ids: [Int]) -> Tensor {
+        let v = table.shape[0], d = table.lastDim
+        var y = [Float](repeating: 0, count: ids.count * d)
+        table.data.withUnsafeBufferPointer { tp in
+            y.withUnsafeMutableBufferPointer { yp in
+                for (r, id) in ids.enumerated() {
+                    precondition(id >= 0 && id < v, "embedding: token id \(id) outside the vocabulary of \(v)")
+                    (yp.baseAddress! + r * d).update(from: tp.baseAddress! + id * d, count: d)
+                }
+            }
+        }
+        return Tensor(shape: [ids.count, d], data: y)
+    }
+
+    /// Transpose of a 2-D tensor: [R, C] → [C, R] (also [C, H, W] viewed as [C, H*W] → [H*W, C]).
+    public static func transpose(_ x: Tensor) -> Tensor {
+        let r = x.shape[0], c = x.count / max(r, 1)
+        var y = [Float](repeating: 0, count: x.count)
+        let tile = 32
+        x.data.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                for i0 in stride(from: 0, to: r, by: tile) {
+                    for j0 in stride(from: 0, to: c, by: tile) {
+                        for i in i0..<min(i0 + tile, r) {
+                            for j in j0..<min(j0 + tile, c) { yp[j * r + i] = xp[i * c + j] }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [c, r], data: y)
     }
 }
