@@ -8,8 +8,8 @@ final class EncoderTests: XCTestCase {
 
     func clipCase(_ name: String, expectedPooledIndex: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try componentFixture(name)
-        let model = try CLIPTextModel(folder: dir, weights: QuickSafeTensors.weights(dir.appendingPathComponent("model.safetensors")))
-        let io = try QuickSafeTensors.load(dir.appendingPathComponent("io.safetensors"))
+        let model = try CLIPTextModel(folder: dir, weights: FixtureTensors.weights(dir.appendingPathComponent("model.safetensors")))
+        let io = try FixtureTensors.load(dir.appendingPathComponent("io.safetensors"))
         let ids = io["input_ids"]!.data.map { Int($0) }
         XCTAssertEqual(model.pooledIndex(ids), expectedPooledIndex, file: file, line: line)
         let (last, pooled) = model.encode(ids: ids)
@@ -38,8 +38,8 @@ final class EncoderTests: XCTestCase {
 
     func t5Case(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try componentFixture(name)
-        let model = try T5Encoder(folder: dir, weights: QuickSafeTensors.weights(dir.appendingPathComponent("model.safetensors")))
-        let io = try QuickSafeTensors.load(dir.appendingPathComponent("io.safetensors"))
+        let model = try T5Encoder(folder: dir, weights: FixtureTensors.weights(dir.appendingPathComponent("model.safetensors")))
+        let io = try FixtureTensors.load(dir.appendingPathComponent("io.safetensors"))
         let ids = io["input_ids"]!.data.map { Int($0) }
         let out = model.encode(ids: ids)
         XCTAssertEqual(out.shape, io["last_hidden"]!.shape, file: file, line: line)
@@ -56,7 +56,7 @@ final class EncoderTests: XCTestCase {
 
     /// Bucket tables from torch for relative positions −span…span, including FLUX's 32 buckets / 128 distance.
     func test_t5_relativePositionBuckets_matchTorch() throws {
-        let io = try QuickSafeTensors.load(try componentFixture("t5_gatedgelu").appendingPathComponent("io.safetensors"))
+        let io = try FixtureTensors.load(try componentFixture("t5_gatedgelu").appendingPathComponent("io.safetensors"))
         for (key, nb, md) in [("buckets_8_20", 8, 20), ("buckets_32_128", 32, 128)] {
             let table = io[key]!.data.map { Int($0) }
             let span = (table.count - 1) / 2
@@ -88,7 +88,7 @@ final class EncoderTests: XCTestCase {
 
     func test_clip_missingWeight_namesIt() throws {
         let dir = try componentFixture("clip_gelu_eos99")
-        var t = try QuickSafeTensors.load(dir.appendingPathComponent("model.safetensors"))
+        var t = try FixtureTensors.load(dir.appendingPathComponent("model.safetensors"))
         t["encoder.layers.1.mlp.fc2.weight"] = Tensor(zeros: [3, 3])
         XCTAssertThrowsError(try CLIPTextModel(folder: dir, weights: DictionaryWeights(t))) {
             XCTAssertTrue("\($0)".contains("encoder.layers.1.mlp.fc2.weight"), "\($0)")

@@ -5,11 +5,11 @@ import XCTest
 final class VAETests: XCTestCase {
     func vaeCase(_ name: String, scaling: Float, shift: Float, file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try componentFixture(name)
-        let vae = try VAEDecoder(folder: dir, weights: QuickSafeTensors.weights(
+        let vae = try VAEDecoder(folder: dir, weights: FixtureTensors.weights(
             dir.appendingPathComponent("diffusion_pytorch_model.safetensors")))
         XCTAssertEqual(vae.scalingFactor, scaling, file: file, line: line)
         XCTAssertEqual(vae.shiftFactor, shift, file: file, line: line)
-        let io = try QuickSafeTensors.load(dir.appendingPathComponent("io.safetensors"))
+        let io = try FixtureTensors.load(dir.appendingPathComponent("io.safetensors"))
         let out = vae.decode(latents: io["latents"]!)
         XCTAssertEqual(out.shape, io["sample"]!.shape, file: file, line: line)
         let e = relativeError(out, io["sample"]!)
@@ -31,13 +31,13 @@ final class VAETests: XCTestCase {
     /// Pre-0.14 attention key names (query/key/value/proj_attn) load to the same model.
     func test_vae_legacyAttentionNames() throws {
         let dir = try componentFixture("vae_postquant_3blocks")
-        var t = try QuickSafeTensors.load(dir.appendingPathComponent("diffusion_pytorch_model.safetensors"))
+        var t = try FixtureTensors.load(dir.appendingPathComponent("diffusion_pytorch_model.safetensors"))
         let prefix = "decoder.mid_block.attentions.0."
         for (new, old) in [("to_q", "query"), ("to_k", "key"), ("to_v", "value"), ("to_out.0", "proj_attn")] {
             for p in ["weight", "bias"] { t[prefix + old + "." + p] = t.removeValue(forKey: prefix + new + "." + p) }
         }
         let vae = try VAEDecoder(folder: dir, weights: DictionaryWeights(t))
-        let io = try QuickSafeTensors.load(dir.appendingPathComponent("io.safetensors"))
+        let io = try FixtureTensors.load(dir.appendingPathComponent("io.safetensors"))
         XCTAssertLessThanOrEqual(relativeError(vae.decode(latents: io["latents"]!), io["sample"]!), 1e-4)
     }
 
@@ -51,7 +51,7 @@ final class VAETests: XCTestCase {
 
     func test_vae_chunkedAttention_matchesOneShot() throws {
         let dir = try componentFixture("vae_postquant_3blocks")
-        let vae = try VAEDecoder(folder: dir, weights: QuickSafeTensors.weights(
+        let vae = try VAEDecoder(folder: dir, weights: FixtureTensors.weights(
             dir.appendingPathComponent("diffusion_pytorch_model.safetensors")))
         var g = SystemRandomNumberGenerator()
         let x = Tensor(shape: [16, 5, 6], data: (0..<480).map { _ in Float.random(in: -1...1, using: &g) })
