@@ -10,6 +10,15 @@ final class TokenizerTests: XCTestCase {
     struct Parity {
         var strings: [String]
         var entries: [String: [String: Any]]
+        var variantStrings: [String]
+        var variants: [String: [String: Any]]
+
+        func ids(_ name: String) -> [[Int]]? {
+            guard let e = entries[name] else { return nil }
+            if let ids = e["ids"] as? [[Int]] { return ids }
+            if let other = e["ids_same_as"] as? String { return ids(other) }
+            return nil
+        }
 
         func pipelineIds(_ name: String) -> [[Int]]? {
             guard let e = entries[name] else { return nil }
@@ -23,13 +32,16 @@ final class TokenizerTests: XCTestCase {
         let data = try! Data(contentsOf: root.appendingPathComponent("parity.json"))
         // TokenizerJSON, not JSONSerialization: the latter drops a leading U+FEFF on Linux.
         let obj = try! TokenizerJSON.parse(data, name: "parity.json") as! [String: Any]
-        return Parity(strings: obj["strings"] as! [String], entries: obj["tokenizers"] as! [String: [String: Any]])
+        let variants = obj["variants"] as! [String: Any]
+        return Parity(strings: obj["strings"] as! [String], entries: obj["tokenizers"] as! [String: [String: Any]],
+                      variantStrings: variants["strings"] as! [String],
+                      variants: variants["tokenizers"] as! [String: [String: Any]])
     }()
 
     private func check(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let tok = try Tokenizer.load(folder: Self.root.appendingPathComponent(name))
         let p = Self.parity
-        guard let entry = p.entries[name], let expected = entry["ids"] as? [[Int]],
+        guard let entry = p.entries[name], let expected = p.ids(name),
               let maxLength = entry["pipeline_max_length"] as? Int, let padded = p.pipelineIds(name) else {
             return XCTFail("parity.json has no entry for \(name)", file: file, line: line)
         }
@@ -57,6 +69,32 @@ final class TokenizerTests: XCTestCase {
     func testCLIPTokenizerJSONParity() throws { try check("clip_json") }
     func testT5UnigramParity() throws { try check("t5") }
     func testWordLevelParity() throws { try check("wordlevel") }
+
+    /// tokenizer.json features the FLUX folders do not use: GPT-2 byte-level BPE with lstrip /
+    /// rstrip / single_word / normalized added tokens, Split behaviors, Strip/Replace, Llama-style
+    /// byte-fallback BPE, BERT-style WordLevel, Metaspace prepend schemes.
+    func testComponentVariantsParity() throws {
+        let p = Self.parity
+        XCTAssertGreaterThanOrEqual(p.variants.count, 7)
+        for name in p.variants.keys.sorted() {
+            let entry = p.variants[name]!
+            let base = entry["base"] as! String
+            let data = try Data(contentsOf: Self.root.appendingPathComponent(base).appendingPathComponent("tokenizer.json"))
+            var obj = try TokenizerJSON.parse(data, name: base) as! [String: Any]
+            for (k, v) in entry["override"] as? [String: Any] ?? [:] { obj[k] = v }
+            let tok = try Tokenizer.fromTokenizerJSON(obj)
+            let expected = entry["ids"] as! [[Int]]
+            var mismatches: [String] = []
+            for (i, s) in p.variantStrings.enumerated() {
+                let got = tok.encode(s)
+                if got != expected[i] {
+                    mismatches.append("#\(i) \(s.debugDescription.prefix(120))\n   want \(expected[i].prefix(40))\n   got  \(got.prefix(40))")
+                }
+            }
+            XCTAssert(mismatches.isEmpty, "\(name): \(mismatches.count)/\(p.variantStrings.count) id mismatches, first:\n" +
+                      mismatches.prefix(5).joined(separator: "\n"))
+        }
+    }
 
     func testSpecialIdsAndMaxLength() throws {
         let clip = try Tokenizer.load(folder: Self.root.appendingPathComponent("clip_vocab_merges"))

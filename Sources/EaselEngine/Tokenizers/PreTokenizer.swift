@@ -109,17 +109,11 @@ indirect enum PreTokenizer {
             let ms = s.text.indices.filter { Self.isPunctuation(s.text[$0]) }.map { $0..<($0 + 1) }
             Self.emit(s, behavior.apply(count: s.text.count, matches: ms, invert: false), into: &out)
         case .digits(let individual):
-            let isDigit: (Unicode.Scalar) -> Bool = { $0.properties.numericType == .decimal }
-            var ms: [Range<Int>] = []
-            var i = 0
-            while i < s.text.count {
-                if isDigit(s.text[i]) {
-                    var j = i + 1
-                    if !individual { while j < s.text.count && isDigit(s.text[j]) { j += 1 } }
-                    ms.append(i..<j); i = j
-                } else { i += 1 }
-            }
-            Self.emit(s, SplitBehavior.isolated.apply(count: s.text.count, matches: ms, invert: false), into: &out)
+            // Rust's char::is_numeric (any N* category), each char a match; runs merge unless
+            // individual_digits.
+            let ms = s.text.indices.filter { UnicodeClasses.isNumber(s.text[$0]) }.map { $0..<($0 + 1) }
+            let behavior: SplitBehavior = individual ? .isolated : .contiguous
+            Self.emit(s, behavior.apply(count: s.text.count, matches: ms, invert: false), into: &out)
         }
     }
 

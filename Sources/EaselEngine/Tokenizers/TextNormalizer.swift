@@ -86,7 +86,13 @@ indirect enum TextNormalizer {
         case .precompiled(let map): return map.apply(s)
         case .prepend(let p): return s.isEmpty ? s : p + s
         case .stripAccents:
-            return s.filter { $0.properties.generalCategory != .nonspacingMark }
+            // tokenizers drops every combining mark (Mn, Mc and Me), not only non-spacing ones.
+            return s.filter {
+                switch $0.properties.generalCategory {
+                case .nonspacingMark, .spacingMark, .enclosingMark: return false
+                default: return true
+                }
+            }
         }
     }
 
