@@ -176,3 +176,22 @@ final class TokenizerTests: XCTestCase {
         print("tokenized \(strings.count) strings with CLIP and T5 in \(String(format: "%.3f", elapsed)) s")
     }
 }
+
+extension TokenizerTests {
+    /// Very long words take the heap merge path; it must agree with the short-word path and stay
+    /// fast (tokenizers' O(n log n) merge, not O(n^2)).
+    func testLongWordsAreBoundedAndConsistent() throws {
+        let tok = try Tokenizer.load(folder: Self.root.appendingPathComponent("clip_vocab_merges"))
+        let bpe = try XCTUnwrap(tok.model as? BPEModel)
+        for s in Self.parity.strings where !s.isEmpty {
+            let symbols = bpe.initialSymbols(ByteLevelTable.encode(Array(s.lowercased().unicodeScalars)))
+            XCTAssertEqual(bpe.mergeShort(symbols), bpe.mergeWithHeap(symbols), s)
+        }
+        let start = Date()
+        let huge = tok.encode(String(repeating: "abcdefghij", count: 20_000), addSpecialTokens: false)
+        XCTAssertFalse(huge.isEmpty)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 20)
+        let t5 = try Tokenizer.load(folder: Self.root.appendingPathComponent("t5"))
+        XCTAssertFalse(t5.encode(String(repeating: "x", count: 200_000)).isEmpty)
+    }
+}

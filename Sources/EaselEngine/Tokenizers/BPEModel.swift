@@ -67,7 +67,7 @@ final class BPEModel: TokenModel {
         return ids
     }
 
-    private func initialSymbols(_ word: [Unicode.Scalar]) -> [Int] {
+    func initialSymbols(_ word: [Unicode.Scalar]) -> [Int] {
         var syms: [Int] = []
         syms.reserveCapacity(word.count)
         let prefix = Array(continuingPrefix.utf8), suffix = Array(endOfWordSuffix.utf8)
@@ -101,6 +101,11 @@ final class BPEModel: TokenModel {
     }
 
     private func merge(_ input: [Int]) -> [Int] {
+        input.count > 48 ? mergeWithHeap(input) : mergeShort(input)
+    }
+
+    /// Short words: rescan for the lowest-ranked pair (leftmost on ties) after every merge.
+    func mergeShort(_ input: [Int]) -> [Int] {
         var syms = input
         while syms.count > 1 {
             var bestRank = Int.max, bestPos = -1, bestId = 0
@@ -115,5 +120,72 @@ final class BPEModel: TokenModel {
             syms.remove(at: bestPos + 1)
         }
         return syms
+    }
+
+    /// Long words: the same merge order (lowest rank, then leftmost) with a binary heap over a
+    /// linked list of symbols, so a pathological word costs O(n log n) instead of O(n^2).
+    func mergeWithHeap(_ input: [Int]) -> [Int] {
+        let n = input.count
+        var sym = input
+        var prev = Array(-1..<(n - 1))
+        var next = Array(1...n); next[n - 1] = -1
+        var alive = [Bool](repeating: true, count: n)
+        // Heap entries: (rank, pos, right symbol id at push time, merged id); min by (rank, pos).
+        var heap: [(rank: Int, pos: Int, right: Int, id: Int)] = []
+        heap.reserveCapacity(n)
+        func less(_ a: (rank: Int, pos: Int, right: Int, id: Int), _ b: (rank: Int, pos: Int, right: Int, id: Int)) -> Bool {
+            a.rank != b.rank ? a.rank < b.rank : a.pos < b.pos
+        }
+        func push(_ e: (rank: Int, pos: Int, right: Int, id: Int)) {
+            heap.append(e)
+            var i = heap.count - 1
+            while i > 0 {
+                let p = (i - 1) / 2
+                if less(heap[i], heap[p]) { heap.swapAt(i, p); i = p } else { break }
+            }
+        }
+        func pop() -> (rank: Int, pos: Int, right: Int, id: Int) {
+            let top = heap[0]
+            let last = heap.removeLast()
+            if !heap.isEmpty {
+                heap[0] = last
+                var i = 0
+                while true {
+                    let l = 2 * i + 1, r = l + 1
+                    var m = i
+                    if l < heap.count && less(heap[l], heap[m]) { m = l }
+                    if r < heap.count && less(heap[r], heap[m]) { m = r }
+                    if m == i { break }
+                    heap.swapAt(i, m); i = m
+                }
+            }
+            return top
+        }
+        func pairAt(_ i: Int) {
+            let j = next[i]
+            guard j >= 0 else { return }
+            let key = UInt64(UInt32(sym[i])) << 32 | UInt64(UInt32(sym[j]))
+            if let m = merges[key] { push((m.rank, i, sym[j], m.id)) }
+        }
+        for i in 0..<(n - 1) { pairAt(i) }
+        while !heap.isEmpty {
+            let top = pop()
+            let i = top.pos
+            guard alive[i], next[i] >= 0 else { continue }
+            let j = next[i]
+            let key = UInt64(UInt32(sym[i])) << 32 | UInt64(UInt32(sym[j]))
+            // Same staleness test as tokenizers: the pair now at `i` must still produce `top.id`.
+            guard let m = merges[key], m.id == top.id else { continue }
+            sym[i] = m.id
+            alive[j] = false
+            next[i] = next[j]
+            if next[j] >= 0 { prev[next[j]] = i }
+            if prev[i] >= 0 { pairAt(prev[i]) }
+            pairAt(i)
+        }
+        var out: [Int] = []
+        var i = 0
+        while i >= 0 && i < n { out.append(sym[i]); i = next[i] }
+        return out
     }
 }
