@@ -1,2 +1,124 @@
+import ArgumentParser
 import EaselEngine
-print("easel")
+import Foundation
+
+@main
+struct Easel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "easel",
+        abstract: "Easel: serve and run FLUX-family diffusion pipelines.",
+        subcommands: [Generate.self, Tokenize.self]
+    )
+}
+
+struct ModelOption: ParsableArguments {
+    @Option(name: .long, help: "A pipeline folder in diffusers' layout (model_index.json, transformer/, …).")
+    var model: String
+
+    @Option(name: .long, help: "CPU threads for matrix products (default: all cores).")
+    var threads: Int?
+
+    func load() throws -> FluxPipeline {
+        Engine.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        return try FluxPipeline(folder: URL(fileURLWithPath: model))
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Generate images from a text prompt and write them as PNG.")
+
+    @OptionGroup var modelOption: ModelOption
+    @Option(help: "The text prompt.") var prompt: String
+    @Option(help: "Negative prompt (models with true classifier-free guidance only).") var negativePrompt: String = ""
+    @Option(help: "Image width in pixels (a multiple of the model's size step; default: the model's).") var width: Int?
+    @Option(help: "Image height in pixels (default: the model's).") var height: Int?
+    @Option(help: "Denoising steps (default: the model's).") var steps: Int?
+    @Option(help: "Guidance scale (default: the model's; ignored by models without guidance).") var guidance: Double?
+    @Option(help: "Random seed; image i uses seed + i (default: random).") var seed: UInt64?
+    @Option(help: "Number of images.") var numImages: Int = 1
+    @Option(help: "T5 sequence length (default: the model's, 512 for FLUX.1).") var maxSequenceLength: Int?
+    @Option(help: "Initial noise: a safetensors file with one f32 tensor 'latents', packed [batch, sequence, channels*4], as diffusers' FluxPipeline(latents=…).")
+    var latents: String?
+    @Option(help: "Output PNG path; with several images, NAME-0.png, NAME-1.png, …") var out: String
+    @Option(help: "Also write the images before 8-bit rounding, as one f32 tensor 'images' [batch, 3, H, W], to this safetensors file (for parity checks).")
+    var dumpRaw: String?
+    @Option(help: "Run the generation this many times and report the best time (benchmarking).") var `repeat`: Int = 1
+
+    func run() throws {
+        let loadStart = Date()
+        let pipe = try modelOption.load()
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        let d = pipe.defaults
+        var req = GenerationRequest(prompt: prompt, width: width ?? d.width, height: height ?? d.height,
+                                    steps: steps ?? d.steps, guidance: guidance ?? d.guidance,
+                                    seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)), numImages: numImages)
+        req.negativePrompt = negativePrompt
+        req.maxSequenceLength = maxSequenceLength
+        if let latents {
+            let f = try SafeTensorsFile(url: URL(fileURLWithPath: latents))
+            req.latents = try f.tensor("latents")
+        }
+        var images: [Tensor] = []
+        var best = Double.infinity
+        for _ in 0..<max(1, self.`repeat`) {
+            let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
+            let start = Date()
+            images = try pipe.generate(req) { done, total in bar.update(done, total); return true }
+            best = min(best, Date().timeIntervalSince(start))
+            bar.finish()
+        }
+        if let dumpRaw {
+            let h = images[0].shape[1], w = images[0].shape[2]
+            let all = Tensor(shape: [images.count, 3, h, w], data: images.flatMap(\.data))
+            try SafeTensorsWriter.write([("images", all)], to: URL(fileURLWithPath: dumpRaw))
+        }
+        let outURL = URL(fileURLWithPath: out)
+        for (i, img) in images.enumerated() {
+            let url = images.count == 1 ? outURL : Self.indexed(outURL, i)
+            let png = try PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: img), width: img.shape[2], height: img.shape[1])
+            try png.write(to: url, options: .atomic)
+            FileHandle.standardError.write("wrote \(url.path) (seed \(req.seed &+ UInt64(i)))\n".data(using: .utf8)!)
+        }
+        FileHandle.standardError.write(String(format: "time: load %.3f s, generate best %.4f s\n", loadSeconds, best).data(using: .utf8)!)
+    }
+
+    static func indexed(_ url: URL, _ i: Int) -> URL {
+        let ext = url.pathExtension.isEmpty ? "png" : url.pathExtension
+        let stem = url.deletingPathExtension().lastPathComponent
+        return url.deletingLastPathComponent().appendingPathComponent("\(stem)-\(i).\(ext)")
+    }
+}
+
+struct Tokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the token ids exactly as the pipeline feeds each text encoder, padding included.")
+
+    @Option(help: "A pipeline folder in diffusers' layout.") var model: String
+    @Option(help: "The text to tokenize.") var text: String
+    @Option(help: "T5 sequence length (default: the model's, 512 for FLUX.1).") var maxSequenceLength: Int?
+
+    func run() throws {
+        let folder = URL(fileURLWithPath: model)
+        let easel = try EaselModelConfig.load(folder: folder)
+        let t1 = try Tokenizer.load(folder: folder.appendingPathComponent("tokenizer"))
+        let t2 = try Tokenizer.load(folder: folder.appendingPathComponent("tokenizer_2"))
+        let ids1 = t1.encodeForPipeline(text, maxLength: t1.modelMaxLength ?? 77)
+        let ids2 = t2.encodeForPipeline(text, maxLength: maxSequenceLength ?? easel.maxSequenceLength)
+        print("{\"tokenizer\": [\(ids1.map(String.init).joined(separator: ", "))], \"tokenizer_2\": [\(ids2.map(String.init).joined(separator: ", "))]}")
+    }
+}
+
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+final class ProgressBar {
+    let enabled: Bool
+    let start = Date()
+    init(enabled: Bool) { self.enabled = enabled }
+    func update(_ done: Int, _ total: Int) {
+        guard enabled else { return }
+        let width = 30, filled = total > 0 ? width * done / total : 0
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let line = String(format: "\r%@ %d/%d steps  %.1fs", bar, done, total, Date().timeIntervalSince(start))
+        FileHandle.standardError.write(line.data(using: .utf8)!)
+    }
+    func finish() { if enabled { FileHandle.standardError.write("\n".data(using: .utf8)!) } }
+}

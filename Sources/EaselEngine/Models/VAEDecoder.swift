@@ -65,6 +65,8 @@ public final class VAEDecoder {
     public var scalingFactor: Float { config.scalingFactor }
     /// 0 when the config has none (FluxPipeline then adds nothing).
     public var shiftFactor: Float { config.shiftFactor ?? 0 }
+    /// Pixels per latent cell: diffusers' `2 ** (len(block_out_channels) - 1)`.
+    public var scaleFactor: Int { 1 << (config.blockOutChannels.count - 1) }
 
     static let eps: Float = 1e-6
 

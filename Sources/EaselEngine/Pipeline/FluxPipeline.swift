@@ -1,0 +1,236 @@
+import Foundation
+
+/// Easel's own per-model settings, `easel.json` beside `model_index.json` (optional).
+/// Needed for things diffusers keeps in code rather than in the folder: pixel-space models, the T5
+/// sequence length the model was trained with, how the API's `guidance` maps onto the model, defaults.
+public struct EaselModelConfig: Codable, Sendable {
+    /// "vae" (default) or "pixels": the transformer's latents are the image itself, pixel-unshuffled.
+    public var latentSpace: String = "vae"
+    public var pixelUnshuffle: Int = 1
+    public var maxSequenceLength: Int = 512
+    /// "embedded" (guidance-distilled, FLUX.1-dev) or "true_cfg" (two passes, cond/uncond). Defaults from the transformer.
+    public var guidance: String?
+    public var defaultSteps: Int?
+    public var defaultGuidance: Double?
+    public var width: Int?
+    public var height: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case latentSpace = "latent_space", pixelUnshuffle = "pixel_unshuffle", maxSequenceLength = "max_sequence_length"
+        case guidance, defaultSteps = "default_steps", defaultGuidance = "default_guidance", width, height
+    }
+    public init() {}
+    public init(from d: Decoder) throws {
+        let c = try d.container(keyedBy: CodingKeys.self)
+        latentSpace = try c.decodeIfPresent(String.self, forKey: .latentSpace) ?? "vae"
+        pixelUnshuffle = try c.decodeIfPresent(Int.self, forKey: .pixelUnshuffle) ?? 1
+        maxSequenceLength = try c.decodeIfPresent(Int.self, forKey: .maxSequenceLength) ?? 512
+        guidance = try c.decodeIfPresent(String.self, forKey: .guidance)
+        defaultSteps = try c.decodeIfPresent(Int.self, forKey: .defaultSteps)
+        defaultGuidance = try c.decodeIfPresent(Double.self, forKey: .defaultGuidance)
+        width = try c.decodeIfPresent(Int.self, forKey: .width)
+        height = try c.decodeIfPresent(Int.self, forKey: .height)
+    }
+}
+
+extension EaselModelConfig {
+    /// Reads `easel.json` from a pipeline folder; absent means a plain diffusers FLUX pipeline.
+    public static func load(folder: URL) throws -> EaselModelConfig {
+        let url = folder.appendingPathComponent("easel.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return EaselModelConfig() }
+        try checkConfigKeys(at: url, known: Set(CodingKeys.allCases.map(\.rawValue)))
+        return try loadJSONConfig(EaselModelConfig.self, at: url)
+    }
+}
+
+/// The values a request gets for what it leaves out.
+public struct GenerationDefaults: Sendable, Codable {
+    public var width: Int
+    public var height: Int
+    public var steps: Int
+    public var guidance: Double
+}
+
+/// Process-wide engine settings.
+public enum Engine {
+    /// Threads used by the CPU backend's matrix products.
+    public static func setThreads(_ n: Int) { BLAS.setThreads(n) }
+}
+
+/// One text-to-image request as the engine sees it.
+public struct GenerationRequest: Sendable {
+    public var prompt: String
+    public var negativePrompt: String = ""
+    public var width: Int
+    public var height: Int
+    public var steps: Int
+    public var guidance: Double
+    public var seed: UInt64
+    public var numImages: Int = 1
+    /// Initial noise, packed [B, S, C·4] exactly as FluxPipeline(latents=…) takes it; overrides the seed.
+    public var latents: Tensor?
+    public var maxSequenceLength: Int?
+
+    public init(prompt: String, width: Int, height: Int, steps: Int, guidance: Double, seed: UInt64, numImages: Int = 1) {
+        self.prompt = prompt; self.width = width; self.height = height; self.steps = steps
+        self.guidance = guidance; self.seed = seed; self.numImages = numImages
+    }
+}
+
+/// Text-to-image for FLUX-family models in diffusers' folder layout: FluxPipeline's algorithm on the CPU backend.
+public final class FluxPipeline {
+    public let folder: URL
+    public let easel: EaselModelConfig
+    public let transformer: FluxTransformer
+    public let scheduler: FlowMatchEulerScheduler
+    public let clip: CLIPTextModel
+    public let t5: T5Encoder
+    public let tokenizer: Tokenizer
+    public let tokenizer2: Tokenizer
+    public let vae: VAEDecoder?
+
+    /// Spatial downscale from pixels to latents (VAE: 2^(blocks−1); pixel space: the unshuffle factor).
+    public let latentScale: Int
+    /// Width and height must be multiples of this (latent scale × 2 for the 2x2 packing).
+    public var sizeStep: Int { latentScale * 2 }
+    public var usesTrueCFG: Bool { (easel.guidance ?? (transformer.config.guidanceEmbeds ? "embedded" : "none")) == "true_cfg" }
+
+    public init(folder: URL) throws {
+        self.folder = folder
+        let fm = FileManager.default
+        let indexURL = folder.appendingPathComponent("model_index.json")
+        guard fm.fileExists(atPath: indexURL.path) else { throw EngineError("\(folder.path): no model_index.json (not a diffusers pipeline folder)") }
+        guard let index = try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as? [String: Any] else {
+            throw EngineError("\(indexURL.path): not a JSON object")
+        }
+        if let cls = index["_class_name"] as? String, cls != "FluxPipeline" {
+            throw EngineError("\(indexURL.path): pipeline class '\(cls)' is not supported (FluxPipeline only)")
+        }
+        let easelURL = folder.appendingPathComponent("easel.json")
+        easel = try EaselModelConfig.load(folder: folder)
+        func component(_ name: String) -> URL { folder.appendingPathComponent(name) }
+
+        let tcfg = try FluxTransformerConfig.load(component("transformer/config.json"))
+        let tw = try WeightStore(folder: component("transformer"), baseName: "diffusion_pytorch_model")
+        transformer = try FluxTransformer(config: tcfg, weights: tw)
+        try Self.checkAllUsed(tw, component: "transformer")
+
+        scheduler = FlowMatchEulerScheduler(config: try FlowMatchEulerConfig.load(component("scheduler/scheduler_config.json")))
+
+        let cw = try WeightStore(folder: component("text_encoder"), baseName: "model")
+        clip = try CLIPTextModel(folder: component("text_encoder"), weights: cw)
+        let t5w = try WeightStore(folder: component("text_encoder_2"), baseName: "model")
+        t5 = try T5Encoder(folder: component("text_encoder_2"), weights: t5w)
+        tokenizer = try Tokenizer.load(folder: component("tokenizer"))
+        tokenizer2 = try Tokenizer.load(folder: component("tokenizer_2"))
+
+        switch easel.latentSpace {
+        case "pixels":
+            guard easel.pixelUnshuffle >= 1 else { throw EngineError("\(easelURL.path): 'pixel_unshuffle' must be ≥ 1") }
+            vae = nil
+            latentScale = easel.pixelUnshuffle
+            if tcfg.inChannels != 3 * easel.pixelUnshuffle * easel.pixelUnshuffle * 4 {
+                throw EngineError("\(easelURL.path): pixel space with pixel_unshuffle \(easel.pixelUnshuffle) needs transformer in_channels \(12 * easel.pixelUnshuffle * easel.pixelUnshuffle), config has \(tcfg.inChannels)")
+            }
+        case "vae":
+            let vw = try WeightStore(folder: component("vae"), baseName: "diffusion_pytorch_model")
+            let v = try VAEDecoder(folder: component("vae"), weights: vw)
+            vae = v
+            latentScale = v.scaleFactor
+        default:
+            throw EngineError("\(easelURL.path): unsupported 'latent_space' '\(easel.latentSpace)'")
+        }
+    }
+
+    /// FluxPipeline's defaults (1024x1024 for FLUX.1: 128 latent rows × the VAE factor, 28 steps, guidance 3.5),
+    /// overridden by `easel.json`.
+    public var defaults: GenerationDefaults {
+        GenerationDefaults(width: easel.width ?? 128 * latentScale, height: easel.height ?? 128 * latentScale,
+                           steps: easel.defaultSteps ?? 28, guidance: easel.defaultGuidance ?? 3.5)
+    }
+
+    static func checkAllUsed(_ w: WeightStore, component: String) throws {
+        let unused = w.unusedNames()
+        if !unused.isEmpty {
+            throw EngineError("\(component): unexpected weights \(unused.prefix(8).joined(separator: ", "))\(unused.count > 8 ? " (+\(unused.count - 8) more)" : "")")
+        }
+    }
+
+    /// Text conditioning as FluxPipeline.encode_prompt: CLIP pooled output + T5 sequence, txt_ids all zero.
+    public func encodePrompt(_ prompt: String, maxSequenceLength: Int) -> (sequence: Tensor, pooled: Tensor) {
+        let clipIds = tokenizer.encodeForPipeline(prompt, maxLength: tokenizer.modelMaxLength ?? 77)
+        let pooled = clip.encode(ids: clipIds).pooled
+        let t5Ids = tokenizer2.encodeForPipeline(prompt, maxLength: maxSequenceLength)
+        return (t5.encode(ids: t5Ids), pooled)
+    }
+
+    public func validate(_ r: GenerationRequest) throws {
+        if r.width <= 0 || r.height <= 0 || r.width % sizeStep != 0 || r.height % sizeStep != 0 {
+            throw EngineError("width and height must be positive multiples of \(sizeStep) (got \(r.width)x\(r.height))")
+        }
+        if r.steps < 1 { throw EngineError("steps must be at least 1") }
+        if r.numImages < 1 { throw EngineError("num_images must be at least 1") }
+        if let l = r.latents {
+            let s = (r.height / sizeStep) * (r.width / sizeStep)
+            if l.shape != [r.numImages, s, transformer.config.inChannels] {
+                throw EngineError("latents must have shape [\(r.numImages), \(s), \(transformer.config.inChannels)], got \(l.shape)")
+            }
+        }
+    }
+
+    /// Generates `numImages` images [3, H, W] with values in [0, 1]. `progress(done, total)` is called after every
+    /// denoising step; returning false cancels (throws `CancellationError`).
+    public func generate(_ r: GenerationRequest, progress: ((Int, Int) -> Bool)? = nil) throws -> [Tensor] {
+        try validate(r)
+        let lh = r.height / latentScale, lw = r.width / latentScale
+        let seqLen = (lh / 2) * (lw / 2)
+        let channels = transformer.config.inChannels
+        let maxSeq = r.maxSequenceLength ?? easel.maxSequenceLength
+        let cond = encodePrompt(r.prompt, maxSequenceLength: maxSeq)
+        let uncond = usesTrueCFG ? encodePrompt(r.negativePrompt, maxSequenceLength: maxSeq) : nil
+        let txtIds = Tensor(zeros: [cond.sequence.rows, 3])
+        let imgIds = LatentPacking.imageIds(latentHeight: lh, latentWidth: lw)
+        let (sigmas, timesteps, _) = scheduler.schedule(steps: r.steps, imageSeqLen: seqLen)
+        let embeddedGuidance: Float? = transformer.config.guidanceEmbeds ? Float(r.guidance) : nil
+
+        var images: [Tensor] = []
+        let total = r.steps * r.numImages
+        for b in 0..<r.numImages {
+            var x: Tensor
+            if let l = r.latents {
+                x = Tensor(shape: [seqLen, channels], data: Array(l.data[(b * seqLen * channels)..<((b + 1) * seqLen * channels)]))
+            } else {
+                x = GaussianNoise.tensor(shape: [seqLen, channels], seed: r.seed &+ UInt64(b))
+            }
+            for (i, t) in timesteps.enumerated() {
+                var input = FluxTransformerInput(hiddenStates: x, encoderHiddenStates: cond.sequence, pooledProjections: cond.pooled,
+                                                 timestep: t / 1000, guidance: embeddedGuidance, imgIds: imgIds, txtIds: txtIds)
+                var v = transformer(input)
+                if let uncond {
+                    input.encoderHiddenStates = uncond.sequence
+                    input.pooledProjections = uncond.pooled
+                    let vu = transformer(input)
+                    let g = Float(r.guidance)
+                    v = Tensor(shape: v.shape, data: zip(v.data, vu.data).map { c, u in u + g * (c - u) })
+                }
+                FlowMatchEulerScheduler.step(&x, velocity: v, sigma: sigmas[i], sigmaNext: sigmas[i + 1])
+                if let progress, !progress(b * r.steps + i + 1, total) { throw CancellationError() }
+            }
+            images.append(decode(x, latentHeight: lh, latentWidth: lw))
+        }
+        return images
+    }
+
+    /// Packed latents [S, C·4] → image [3, H, W] in [0, 1] (VAE decode or pixel shuffle, then diffusers' postprocess).
+    public func decode(_ packed: Tensor, latentHeight lh: Int, latentWidth lw: Int) -> Tensor {
+        let latents = LatentPacking.unpack(packed, height: lh, width: lw)
+        let image: Tensor
+        if let vae {
+            let shift = vae.shiftFactor
+            image = vae.decode(latents: Ops.map(latents) { $0 / vae.scalingFactor + shift })
+        } else {
+            image = LatentPacking.pixelShuffle(latents, latentScale)
+        }
+        return Ops.map(image) { min(max($0 / 2 + 0.5, 0), 1) }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+
+/// The `post_processor` section: adds special tokens around a single sequence. Only the
+/// single-sequence form is needed (text encoders never see pairs).
+indirect enum PostProcessor {
+    /// Pieces of a template: a run of fixed ids, or the sequence itself.
+    enum Piece { case ids([Int]), sequence }
+
+    case template([Piece])
+    case sequence([PostProcessor])
+    case none
+
+    static func parse(_ any: Any?) throws -> PostProcessor {
+        guard let any = any, !(any is NSNull) else { return .none }
+        guard let obj = any as? [String: Any], let type = obj["type"] as? String else {
+            throw EngineError("tokenizer: post_processor is not an object with a type")
+        }
+        switch type {
+        case "TemplateProcessing":
+            let specials = obj["special_tokens"] as? [String: Any] ?? [:]
+            var pieces: [Piece] = []
+            for item in obj["single"] as? [Any] ?? [] {
+                guard let it = item as? [String: Any] else { continue }
+                if it["Sequence"] != nil {
+                    pieces.append(.sequence)
+                } else if let sp = it["SpecialToken"] as? [String: Any], let name = sp["id"] as? String {
+                    guard let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [Int] else {
+                        throw EngineError("tokenizer: TemplateProcessing special token \(name) has no ids")
+                    }
+                    pieces.append(.ids(ids))
+                } else {
+                    throw EngineError("tokenizer: unsupported TemplateProcessing item \(it.keys.sorted())")
+                }
+            }
+            return .template(pieces)
+        case "RobertaProcessing", "BertProcessing":
+            guard let cls = obj["cls"] as? [Any], cls.count == 2, let clsId = cls[1] as? Int,
+                  let sep = obj["sep"] as? [Any], sep.count == 2, let sepId = sep[1] as? Int else {
+                throw EngineError("tokenizer: \(type) needs cls and sep [token, id] pairs")
+            }
+            return .template([.ids([clsId]), .sequence, .ids([sepId])])
+        case "ByteLevel":
+            return .none  // only trims offsets; ids are unchanged
+        case "Sequence":
+            let items = obj["processors"] as? [Any] ?? []
+            return .sequence(try items.map { try parse($0) })
+        default:
+            throw EngineError("tokenizer: unsupported post_processor type \(type)")
+        }
+    }
+
+    /// How many ids `apply` adds to a single sequence.
+    var addedCount: Int {
+        switch self {
+        case .none: return 0
+        case .template(let pieces):
+            return pieces.reduce(0) { acc, p in if case .ids(let ids) = p { return acc + ids.count }; return acc }
+        case .sequence(let items): return items.reduce(0) { $0 + $1.addedCount }
+        }
+    }
+
+    func apply(_ ids: [Int]) -> [Int] {
+        switch self {
+        case .none: return ids
+        case .template(let pieces):
+            var out: [Int] = []
+            out.reserveCapacity(ids.count + 4)
+            for p in pieces {
+                switch p {
+                case .ids(let s): out.append(contentsOf: s)
+                case .sequence: out.append(contentsOf: ids)
+                }
+            }
+            return out
+        case .sequence(let items):
+            return items.reduce(ids) { $1.apply($0) }
+        }
+    }
+}

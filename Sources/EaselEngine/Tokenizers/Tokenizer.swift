@@ -1,0 +1,217 @@
+import Foundation
+
+/// A text tokenizer with the behaviour of HuggingFace `tokenizers` (and of transformers'
+/// fast tokenizers as diffusers pipelines call them). Loads either a `tokenizer.json` or CLIP's
+/// `vocab.json` + `merges.txt`, plus `tokenizer_config.json` / `special_tokens_map.json` for the
+/// pad/bos/eos tokens and `model_max_length`.
+///
+/// Encoding: added tokens are cut out of the raw text, the rest is normalized, pre-tokenized,
+/// run through the model, and the post-processor adds special tokens.
+public final class Tokenizer {
+    let normalizer: TextNormalizer?
+    let preTokenizer: PreTokenizer?
+    let model: TokenModel
+    let postProcessor: PostProcessor
+    let addedVocabulary: AddedVocabulary
+    /// `truncation.max_length` / fixed `padding` stored in tokenizer.json, which
+    /// `tokenizers.Tokenizer.encode` applies too.
+    let jsonTruncation: Int?
+    let jsonPadding: (length: Int, id: Int)?
+
+    /// Id used to pad `encodeForPipeline` output (the config's `pad_token`).
+    public let padId: Int?
+    public let eosId: Int?
+    public let bosId: Int?
+    public let unkId: Int?
+    /// `model_max_length` from tokenizer_config.json, when present and finite.
+    public let modelMaxLength: Int?
+
+    init(normalizer: TextNormalizer?, preTokenizer: PreTokenizer?, model: TokenModel, postProcessor: PostProcessor,
+         addedTokens: [AddedToken], config: [String: Any], specialMap: [String: Any],
+         jsonTruncation: Int? = nil, jsonPadding: (Int, Int)? = nil, jsonPadId: Int? = nil) {
+        self.normalizer = normalizer
+        self.preTokenizer = preTokenizer
+        self.model = model
+        self.postProcessor = postProcessor
+        self.addedVocabulary = AddedVocabulary(tokens: addedTokens, normalizer: normalizer)
+        self.jsonTruncation = jsonTruncation
+        self.jsonPadding = jsonPadding.map { (length: $0.0, id: $0.1) }
+        let vocabulary = addedVocabulary
+        func tokenId(_ key: String) -> Int? {
+            guard let v = config[key] ?? specialMap[key], let s = Tokenizer.tokenContent(v) else { return nil }
+            return vocabulary.id(of: s) ?? model.tokenId(s)
+        }
+        padId = tokenId("pad_token") ?? jsonPadId
+        eosId = tokenId("eos_token")
+        bosId = tokenId("bos_token")
+        unkId = tokenId("unk_token")
+        if let m = config["model_max_length"] as? Double, m.isFinite, m > 0, m < 1e9 { modelMaxLength = Int(m) }
+        else if let m = config["model_max_length"] as? Int, m > 0, m < 1_000_000_000 { modelMaxLength = m }
+        else { modelMaxLength = nil }
+    }
+
+    static func tokenContent(_ v: Any) -> String? {
+        if let s = v as? String { return s }
+        if let d = v as? [String: Any] { return d["content"] as? String }
+        return nil
+    }
+
+    // MARK: Loading
+
+    /// Loads a tokenizer folder: `tokenizer.json` when present, otherwise CLIP's `vocab.json` +
+    /// `merges.txt`.
+    public static func load(folder: URL) throws -> Tokenizer {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: folder.path) else {
+            throw EngineError("tokenizer: folder \(folder.path) does not exist")
+        }
+        let config = try readJSONObject(folder.appendingPathComponent("tokenizer_config.json"), optional: true) ?? [:]
+        let specialMap = try readJSONObject(folder.appendingPathComponent("special_tokens_map.json"), optional: true) ?? [:]
+        let tj = folder.appendingPathComponent("tokenizer.json")
+        if fm.fileExists(atPath: tj.path) {
+            guard let obj = try readJSONObject(tj, optional: false) else { throw EngineError("tokenizer: cannot read \(tj.path)") }
+            return try fromTokenizerJSON(obj, config: config, specialMap: specialMap)
+        }
+        let vocabURL = folder.appendingPathComponent("vocab.json"), mergesURL = folder.appendingPathComponent("merges.txt")
+        if fm.fileExists(atPath: vocabURL.path) && fm.fileExists(atPath: mergesURL.path) {
+            return try CLIPTokenizerBuilder.build(vocabURL: vocabURL, mergesURL: mergesURL, config: config, specialMap: specialMap)
+        }
+        throw EngineError("tokenizer: \(folder.path) has neither tokenizer.json nor vocab.json + merges.txt")
+    }
+
+    static func readJSONObject(_ url: URL, optional: Bool) throws -> [String: Any]? {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            if optional { return nil }
+            throw EngineError("tokenizer: missing file \(url.path)")
+        }
+        let data = try Data(contentsOf: url)
+        guard let obj = try TokenizerJSON.parse(data, name: url.lastPathComponent) as? [String: Any] else {
+            throw EngineError("tokenizer: \(url.lastPathComponent) is not a JSON object")
+        }
+        return obj
+    }
+
+    /// Builds a tokenizer from a parsed `tokenizer.json`.
+    static func fromTokenizerJSON(_ obj: [String: Any], config: [String: Any] = [:], specialMap: [String: Any] = [:]) throws -> Tokenizer {
+        let normalizer = try TextNormalizer.parse(obj["normalizer"])
+        let pre = try PreTokenizer.parse(obj["pre_tokenizer"])
+        let model = try parseModel(obj["model"])
+        let post = try PostProcessor.parse(obj["post_processor"])
+        var added: [AddedToken] = []
+        for t in obj["added_tokens"] as? [Any] ?? [] {
+            guard let d = t as? [String: Any] else { continue }
+            added.append(try AddedToken(json: d))
+        }
+        var truncation: Int? = nil
+        if let t = obj["truncation"] as? [String: Any] {
+            if let dir = t["direction"] as? String, dir != "Right" {
+                throw EngineError("tokenizer: unsupported truncation direction \(dir)")
+            }
+            truncation = t["max_length"] as? Int
+        }
+        var padding: (Int, Int)? = nil
+        var padId: Int? = nil
+        if let p = obj["padding"] as? [String: Any] {
+            padId = p["pad_id"] as? Int
+            if let strategy = p["strategy"] as? [String: Any], let fixed = strategy["Fixed"] as? Int {
+                padding = (fixed, padId ?? 0)
+            }
+        }
+        return Tokenizer(normalizer: normalizer, preTokenizer: pre, model: model, postProcessor: post,
+                         addedTokens: added, config: config, specialMap: specialMap,
+                         jsonTruncation: truncation, jsonPadding: padding, jsonPadId: padId)
+    }
+
+    static func parseModel(_ any: Any?) throws -> TokenModel {
+        guard let m = any as? [String: Any] else { throw EngineError("tokenizer: tokenizer.json has no model") }
+        let type = m["type"] as? String ?? (m["merges"] != nil ? "BPE" : "")
+        switch type {
+        case "BPE":
+            guard let vocab = m["vocab"] as? [String: Int] else { throw EngineError("tokenizer: BPE model has no vocab") }
+            var merges: [(String, String)] = []
+            for item in m["merges"] as? [Any] ?? [] {
+                if let s = item as? String {
+                    guard let sp = s.firstIndex(of: " ") else { throw EngineError("tokenizer: bad BPE merge \(s)") }
+                    merges.append((String(s[..<sp]), String(s[s.index(after: sp)...])))
+                } else if let a = item as? [String], a.count == 2 {
+                    merges.append((a[0], a[1]))
+                } else {
+                    throw EngineError("tokenizer: bad BPE merge entry \(item)")
+                }
+            }
+            if let d = m["dropout"], !(d is NSNull) { throw EngineError("tokenizer: BPE dropout is not supported") }
+            return try BPEModel(vocab: vocab, merges: merges, unkToken: m["unk_token"] as? String,
+                                continuingPrefix: m["continuing_subword_prefix"] as? String ?? "",
+                                endOfWordSuffix: m["end_of_word_suffix"] as? String ?? "",
+                                fuseUnk: m["fuse_unk"] as? Bool ?? false,
+                                byteFallback: m["byte_fallback"] as? Bool ?? false,
+                                ignoreMerges: m["ignore_merges"] as? Bool ?? false)
+        case "Unigram":
+            var vocab: [(String, Double)] = []
+            for item in m["vocab"] as? [Any] ?? [] {
+                guard let pair = item as? [Any], pair.count == 2, let s = pair[0] as? String,
+                      let score = (pair[1] as? Double) ?? (pair[1] as? Int).map(Double.init) else {
+                    throw EngineError("tokenizer: bad Unigram vocab entry")
+                }
+                vocab.append((s, score))
+            }
+            return try UnigramModel(vocab: vocab, unkId: m["unk_id"] as? Int, byteFallback: m["byte_fallback"] as? Bool ?? false)
+        case "WordLevel":
+            guard let vocab = m["vocab"] as? [String: Int] else { throw EngineError("tokenizer: WordLevel model has no vocab") }
+            return try WordLevelModel(vocab: vocab, unkToken: m["unk_token"] as? String)
+        default:
+            throw EngineError("tokenizer: unsupported model type \(type.isEmpty ? "(none)" : type)")
+        }
+    }
+
+    // MARK: Encoding
+
+    /// Ids before the post-processor (no special tokens added).
+    func encodeWithoutPostProcessing(_ text: String) -> [Int] {
+        var ids: [Int] = []
+        for piece in addedVocabulary.extract(Array(text.unicodeScalars), normalizer: normalizer) {
+            switch piece {
+            case .token(let id): ids.append(id)
+            case .text(let s, let atOrigin):
+                let splits = [PreTokenSplit(text: s, atOrigin: atOrigin)]
+                for w in preTokenizer?.apply(splits) ?? splits {
+                    ids.append(contentsOf: model.tokenize(w.text))
+                }
+            }
+        }
+        return ids
+    }
+
+    /// Token ids for `text`, as `tokenizers.Tokenizer.encode(text, add_special_tokens=...)`.
+    public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {
+        var ids = encodeWithoutPostProcessing(text)
+        if let t = jsonTruncation {
+            let room = max(0, t - (addSpecialTokens ? postProcessor.addedCount : 0))
+            if ids.count > room { ids.removeSubrange(room...) }
+        }
+        if addSpecialTokens { ids = postProcessor.apply(ids) }
+        if let p = jsonPadding, ids.count < p.length {
+            ids.append(contentsOf: repeatElement(p.id, count: p.length - ids.count))
+        }
+        return ids
+    }
+
+    /// Ids as a diffusers pipeline gets them from
+    /// `tok(text, padding="max_length", max_length=maxLength, truncation=True)["input_ids"]`:
+    /// the text is cut so that it still fits with the special tokens, then padded with `padId`.
+    public func encodeForPipeline(_ text: String, maxLength: Int) -> [Int] {
+        var ids = encodeWithoutPostProcessing(text)
+        let room = max(0, maxLength - postProcessor.addedCount)
+        if ids.count > room { ids.removeSubrange(room...) }
+        ids = postProcessor.apply(ids)
+        if ids.count < maxLength {
+            ids.append(contentsOf: repeatElement(padId ?? 0, count: maxLength - ids.count))
+        }
+        return ids
+    }
+
+    /// Id of a token (added tokens first, then the model's vocabulary).
+    public func tokenId(_ token: String) -> Int? {
+        addedVocabulary.id(of: token) ?? model.tokenId(token)
+    }
+}

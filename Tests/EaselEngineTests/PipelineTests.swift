@@ -1,0 +1,97 @@
+import XCTest
+@testable import EaselEngine
+
+/// Whole pipelines against diffusers' FluxPipeline on the same folders and initial noise (Scripts/make-fixtures).
+final class PipelineTests: XCTestCase {
+    static var cache: [String: FluxPipeline] = [:]
+    func pipeline(_ name: String) throws -> FluxPipeline {
+        if let p = Self.cache[name] { return p }
+        let p = try FluxPipeline(folder: Fixtures.pipeline(name))
+        Self.cache[name] = p
+        return p
+    }
+
+    func request(_ meta: [String: Any], latents: Tensor) -> GenerationRequest {
+        var r = GenerationRequest(prompt: meta["prompt"] as! String, width: meta["width"] as! Int, height: meta["height"] as! Int,
+                                  steps: meta["num_inference_steps"] as! Int,
+                                  guidance: (meta["guidance_scale"] as? Double) ?? 0, seed: 0,
+                                  numImages: latents.shape[0])
+        r.latents = latents
+        r.maxSequenceLength = meta["max_sequence_length"] as? Int
+        return r
+    }
+
+    func test_textEncoders_inPipelineFolders_matchTransformers() throws {
+        for name in Fixtures.pipelineNames {
+            let ref = try Fixtures.reference(name)
+            let meta = try Fixtures.meta(name)
+            let p = try pipeline(name)
+            let prompt = meta["prompt"] as! String
+            let clipIds = p.tokenizer.encodeForPipeline(prompt, maxLength: p.tokenizer.modelMaxLength ?? 77)
+            XCTAssertEqual(clipIds, try ref.tensor("clip.input_ids").data.map { Int($0) }, name)
+            let t5Ids = p.tokenizer2.encodeForPipeline(prompt, maxLength: meta["max_sequence_length"] as! Int)
+            XCTAssertEqual(t5Ids, try ref.tensor("t5.input_ids").data.map { Int($0) }, name)
+            let c = p.clip.encode(ids: clipIds)
+            XCTAssertLessThan(relativeError(c.pooled.data, try ref.tensor("clip.pooled").data), 1e-4, name)
+            XCTAssertLessThan(relativeError(p.t5.encode(ids: t5Ids).data, try ref.tensor("t5.hidden").data), 1e-4, name)
+        }
+    }
+
+    func test_vaeDecode_inPipelineFolders_matchesDiffusers() throws {
+        for name in Fixtures.pipelineNames {
+            let ref = try Fixtures.reference(name)
+            let p = try pipeline(name)
+            let lat = try ref.tensor("vae.latents"), out = try ref.tensor("vae.out")
+            for b in 0..<lat.shape[0] {
+                let y = p.vae!.decode(latents: batchItem(lat, b))
+                XCTAssertLessThan(relativeError(y.data, batchItem(out, b).data), 1e-4, name)
+            }
+        }
+    }
+
+    func test_generate_withDiffusersLatents_matchesFluxPipelineImage() throws {
+        let cases = Fixtures.pipelineNames.map { ($0, "") } + [("dev_nonsquare", "_batch2")]
+        for (name, suffix) in cases {
+            let ref = try Fixtures.reference(name, file: "reference\(suffix).safetensors")
+            let meta = try Fixtures.meta(name, file: "meta\(suffix).json")
+            let p = try pipeline(name)
+            var steps: [Int] = []
+            let images = try p.generate(request(meta, latents: try ref.tensor("pipeline.latents"))) { done, _ in
+                steps.append(done); return true
+            }
+            let want = try ref.tensor("pipeline.image")
+            XCTAssertEqual(images.count, want.shape[0])
+            XCTAssertEqual(steps, Array(1...(want.shape[0] * (meta["num_inference_steps"] as! Int))), "progress after every step")
+            for (b, img) in images.enumerated() {
+                let db = psnr(img.data, batchItem(want, b).data)
+                XCTAssertGreaterThanOrEqual(db, 40, "\(name)\(suffix)[\(b)]: PSNR \(db) dB")
+            }
+        }
+    }
+
+    func test_generate_sameSeed_sameImage_otherSeed_otherImage() throws {
+        let p = try pipeline("schnell_square")
+        var r = GenerationRequest(prompt: "a cat", width: 32, height: 32, steps: 2, guidance: 0, seed: 42, numImages: 2)
+        r.maxSequenceLength = 32
+        let a = try p.generate(r)
+        let b = try p.generate(r)
+        XCTAssertEqual(a[0].data, b[0].data)
+        XCTAssertNotEqual(a[0].data, a[1].data, "image i uses seed + i")
+        r.seed = 43; r.numImages = 1
+        let c = try p.generate(r)
+        XCTAssertEqual(c[0].data, a[1].data, "seed 43 alone equals the second image of seed 42")
+    }
+
+    func test_generate_cancelFromProgress_throwsCancellation() throws {
+        let p = try pipeline("schnell_square")
+        var r = GenerationRequest(prompt: "a cat", width: 32, height: 32, steps: 4, guidance: 0, seed: 1)
+        r.maxSequenceLength = 32
+        XCTAssertThrowsError(try p.generate(r) { done, _ in done < 2 }) { XCTAssertTrue($0 is CancellationError) }
+    }
+
+    func test_generate_badSize_isAnError() throws {
+        let p = try pipeline("schnell_square")
+        let r = GenerationRequest(prompt: "a cat", width: 30, height: 32, steps: 1, guidance: 0, seed: 1)
+        XCTAssertThrowsError(try p.generate(r)) { XCTAssertTrue("\($0)".contains("multiples of 4"), "\($0)") }
+    }
+}
