@@ -24,8 +24,19 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, T5Config,
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "Scripts", "fixtures"))
-import tokenizers as easel_tokenizers  # noqa: E402  (our fixture tokenizer builder)
+
+def _load_tokenizer_builder():
+    # Our fixture tokenizer builder is Scripts/fixtures/tokenizers.py; load it by path, since the name
+    # `tokenizers` is HF's library, which transformers has already imported.
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("easel_fixture_tokenizers",
+                                                  os.path.join(ROOT, "Scripts", "fixtures", "tokenizers.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+easel_tokenizers = _load_tokenizer_builder()
 
 # name: transformer width/heads/blocks, VAE blocks, image size, steps
 SIZES = {
