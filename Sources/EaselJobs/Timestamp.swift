@@ -2,7 +2,8 @@ import Foundation
 
 /// RFC 3339 UTC with milliseconds (`2026-11-26T14:46:13.123Z`), and the integer milliseconds the store keeps.
 public enum Timestamp {
-    public static func milliseconds(_ date: Date) -> Int { Int((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+    /// Nearest millisecond, so a stored value read back as a Date converts to the same number.
+    public static func milliseconds(_ date: Date) -> Int { Int((date.timeIntervalSince1970 * 1000).rounded()) }
 
     public static func date(milliseconds ms: Int) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
 
