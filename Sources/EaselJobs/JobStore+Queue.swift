@@ -47,7 +47,7 @@ extension JobStore {
                 }
             }
         }
-        for job in claimed { live.start(job.id, steps: job.steps) }
+        for job in claimed { live.start(job.id, model: job.model, steps: job.steps) }
         events.publish(claimed.map { event(.started, $0) })
         return claimed
     }
@@ -55,19 +55,16 @@ extension JobStore {
     /// Records a finished step of a running job: in memory at once (for status and SSE), in the database at most
     /// every `progressPersistInterval`, without making the executor wait for the write.
     public func recordProgress(_ id: String, step: Int, steps: Int) {
-        let due = live.progress(id, step: step, steps: steps, now: now, interval: options.progressPersistInterval)
+        guard let (due, model) = live.progress(id, step: step, steps: steps, now: now,
+                                               interval: options.progressPersistInterval) else { return }
         if due {
             writeQueue.async { [writer] in
                 _ = try? writer.run("UPDATE jobs SET step = ?, steps = ? WHERE id = ? AND status = 'running'",
                                     [.int(step), .int(steps), .text(id)])
             }
         }
-        if let job = try? read({ db in try fetch(db, id: id) }) {
-            var e = event(.progress, job)
-            e.step = step
-            e.steps = steps
-            events.publish([e])
-        }
+        events.publish([JobEvent(kind: .progress, jobID: id, model: model, status: .running, step: step, steps: steps,
+                                 webhookEnqueued: false)])
     }
 
     /// Whether a cancel was requested for a running job (checked by the executor at each step boundary).
@@ -86,6 +83,8 @@ extension JobStore {
     @discardableResult
     public func expireDeadlines() throws -> [JobRecord] {
         let nowMs = Timestamp.milliseconds(now)
+        // Most wake-ups find nothing due: check on the reader before taking the write lock.
+        guard let next = try nextQueuedDeadline(), Timestamp.milliseconds(next) <= nowMs else { return [] }
         let (jobs, events): ([JobRecord], [JobEvent]) = try write {
             try writer.transaction {
                 let ids = try writer.query(

@@ -5,6 +5,7 @@ import Foundation
 /// cancel itself). Entries enter when a job is claimed or cancel-requested and leave when it finishes.
 final class LiveJobState: @unchecked Sendable {
     private struct Entry {
+        var model = ""
         var step = 0
         var steps = 0
         var lastPersisted: Date = .distantPast
@@ -13,23 +14,25 @@ final class LiveJobState: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [String: Entry] = [:]
 
-    func start(_ id: String, steps: Int) {
+    func start(_ id: String, model: String, steps: Int) {
         lock.lock()
-        entries[id] = Entry(step: 0, steps: steps)
+        entries[id] = Entry(model: model, step: 0, steps: steps)
         lock.unlock()
     }
 
-    /// Records progress; true when it is time to persist it.
-    func progress(_ id: String, step: Int, steps: Int, now: Date, interval: TimeInterval) -> Bool {
+    /// Records progress of a claimed job: whether it is time to persist it, and the job's model (for the event).
+    /// nil for a job that is not running here.
+    func progress(_ id: String, step: Int, steps: Int, now: Date,
+                  interval: TimeInterval) -> (persist: Bool, model: String)? {
         lock.lock()
         defer { lock.unlock() }
-        var entry = entries[id] ?? Entry()
+        guard var entry = entries[id], !entry.model.isEmpty else { return nil }
         entry.step = step
         entry.steps = steps
         let due = now.timeIntervalSince(entry.lastPersisted) >= interval
         if due { entry.lastPersisted = now }
         entries[id] = entry
-        return due
+        return (due, entry.model)
     }
 
     func requestCancel(_ id: String) {
