@@ -6,59 +6,27 @@ import Foundation
 final class ModelLane: @unchecked Sendable {
     let config: ModelLaneConfig
     private let store: JobStore
-    private let condition = NSCondition()
-    private var woken = true  // look at the queue once on start: recovery may have left jobs there
-    private var stopping = false
-    private let done = DispatchSemaphore(value: 0)
+    private let worker: WorkerThread
 
     init(config: ModelLaneConfig, store: JobStore) {
         self.config = config
         self.store = store
+        worker = WorkerThread(name: "easel.lane.\(config.model)")
     }
 
-    func start() {
-        let thread = Thread { [self] in
-            loop()
-            done.signal()
-        }
-        thread.name = "easel.lane.\(config.model)"
-        thread.start()
-    }
+    func start() { worker.start { [self] in loop() } }
 
     /// Stops after the batch in progress (if any) has been recorded.
-    func stop() {
-        condition.lock()
-        stopping = true
-        condition.broadcast()
-        condition.unlock()
-        done.wait()
-    }
+    func stop() { worker.stop() }
 
-    func wake() {
-        condition.lock()
-        woken = true
-        condition.signal()
-        condition.unlock()
-    }
+    func wake() { worker.wake() }
 
     private func loop() {
-        while true {
-            condition.lock()
-            while !woken && !stopping { condition.wait() }
-            woken = false
-            let stop = stopping
-            condition.unlock()
-            if stop { return }
-            while !isStopping, let batch = nextBatch(), !batch.isEmpty {
+        while worker.sleep(timeout: nil) {
+            while !worker.isStopping, let batch = nextBatch(), !batch.isEmpty {
                 run(batch)
             }
         }
-    }
-
-    private var isStopping: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return stopping
     }
 
     /// Waits while the head's batch is not full and its fill window is open, then claims.
@@ -67,12 +35,7 @@ final class ModelLane: @unchecked Sendable {
             guard let head = try? store.queueHead(model: config.model) else { return nil }
             let fillUntil = head.createdAt.addingTimeInterval(config.maxQueueDelay)
             if head.compatible >= config.maxBatchSize || store.now >= fillUntil { break }
-            condition.lock()
-            if !woken && !stopping { _ = condition.wait(until: Date().addingTimeInterval(fillUntil.timeIntervalSince(store.now))) }
-            woken = false
-            let stop = stopping
-            condition.unlock()
-            if stop { return nil }
+            if !worker.sleep(timeout: fillUntil.timeIntervalSince(store.now)) { return nil }
         }
         return try? store.claimBatch(model: config.model, maxBatchSize: config.maxBatchSize)
     }

@@ -25,13 +25,12 @@ public final class WebhookSender: @unchecked Sendable {
     private let options: WebhookSenderOptions
     private let signer: WebhookSigner
     private let client: WebhookHTTPClient
-    private let condition = NSCondition()
-    private var woken = true
-    private var stopping = false
+    private let worker = WorkerThread(name: "easel.webhooks")
+    private let lock = NSLock()
     private var inFlight: Set<String> = []
+    private let attempts = DispatchGroup()
     private var token: JobEvents.Token?
     private let pool = DispatchQueue(label: "easel.webhooks.pool", attributes: .concurrent)
-    private let done = DispatchSemaphore(value: 0)
 
     public init(store: JobStore, options: WebhookSenderOptions) throws {
         self.store = store
@@ -44,69 +43,49 @@ public final class WebhookSender: @unchecked Sendable {
         token = store.events.observe { [weak self] event in
             if event.webhookEnqueued { self?.wake() }
         }
-        let thread = Thread { [self] in
-            loop()
-            done.signal()
-        }
-        thread.name = "easel.webhooks"
-        thread.start()
+        worker.start { [self] in loop() }
     }
 
     /// Stops scheduling attempts and waits for those in flight; pending ones stay stored for the next start.
     public func stop() {
         if let token { store.events.remove(token) }
-        condition.lock()
-        stopping = true
-        condition.broadcast()
-        condition.unlock()
-        done.wait()
-        condition.lock()
-        while !inFlight.isEmpty { condition.wait() }
-        condition.unlock()
+        worker.stop()
+        attempts.wait()
     }
 
-    public func wake() {
-        condition.lock()
-        woken = true
-        condition.signal()
-        condition.unlock()
-    }
+    public func wake() { worker.wake() }
 
     private func loop() {
-        while true {
-            condition.lock()
+        repeat {
+            lock.lock()
             let busy = inFlight
+            lock.unlock()
             let room = options.maxConcurrent - busy.count
-            condition.unlock()
-            if room > 0, let due = try? store.dueWebhookDeliveries(limit: room, excluding: busy) {
-                for delivery in due {
-                    condition.lock()
-                    inFlight.insert(delivery.id)
-                    condition.unlock()
-                    pool.async { [self] in
-                        attempt(delivery)
-                        condition.lock()
-                        inFlight.remove(delivery.id)
-                        woken = true
-                        condition.broadcast()
-                        condition.unlock()
-                    }
+            let due = room > 0 ? ((try? store.dueWebhookDeliveries(limit: room, excluding: busy)) ?? []) : []
+            for delivery in due {
+                lock.lock()
+                inFlight.insert(delivery.id)
+                lock.unlock()
+                pool.async(group: attempts) { [self] in
+                    attempt(delivery)
+                    lock.lock()
+                    inFlight.remove(delivery.id)
+                    lock.unlock()
+                    worker.wake()
                 }
             }
-            condition.lock()
-            let next = inFlight.count < options.maxConcurrent ? ((try? store.nextWebhookDue(excluding: inFlight)) ?? nil) : nil
-            if !woken && !stopping {
-                if let next {
-                    _ = condition.wait(until: Date().addingTimeInterval(max(0, next.timeIntervalSince(store.now)) + 0.001))
-                } else {
-                    condition.wait()
-                }
-            }
-            woken = false
-            let stop = stopping
-            condition.unlock()
-            if stop { return }
+        } while worker.sleep(timeout: nextWake())
+    }
+
+    /// Until the next due retry; nil (until woken) when none is pending or every slot is busy.
+    private func nextWake() -> TimeInterval? {
+        lock.lock()
+        let busy = inFlight
+        lock.unlock()
+        guard busy.count < options.maxConcurrent, let next = (try? store.nextWebhookDue(excluding: busy)) ?? nil else {
+            return nil
         }
+        return next.timeIntervalSince(store.now) + 0.001
     }
 
     /// One POST: re-check the address (DNS may have changed since submission), sign with this attempt's timestamp,
