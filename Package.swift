@@ -9,12 +9,21 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Prototypes for the few CBLAS/OpenBLAS entry points we call; links Debian's libopenblas.
         .target(name: "CEaselBLAS", linkerSettings: [.linkedLibrary("openblas")]),
         // zlib for PNG encoding (Debian zlib1g-dev).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // SQLite's C API for the job store (Debian libsqlite3-dev).
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        // libcurl for webhook delivery, http and https (Debian libcurl4-openssl-dev).
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
+        .target(
+            name: "EaselJobs",
+            dependencies: ["CSQLite", "CCurl", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(
             name: "EaselEngine",
             dependencies: ["CEaselBLAS", "CZlib"],
@@ -27,6 +36,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .testTarget(name: "EaselJobsTests", dependencies: ["EaselJobs"]),
         .testTarget(
             name: "EaselEngineTests",
             dependencies: ["EaselEngine"],

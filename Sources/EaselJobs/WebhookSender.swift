@@ -1,0 +1,115 @@
+import Foundation
+
+/// Webhook sender settings (API.md `webhooks.*`).
+public struct WebhookSenderOptions: Sendable {
+    /// `whsec_…`, e.g. from `WebhookSecret.loadOrCreate`.
+    public var secret: String
+    public var policy = WebhookRetryPolicy()
+    /// Per attempt: connect, send, and the answer.
+    public var timeout: TimeInterval = 15
+    public var allowPrivateNetworks = false
+    /// `Easel/<version>`.
+    public var userAgent = "Easel/0.1"
+    /// Deliveries in flight at once, so one slow receiver does not hold up the others.
+    public var maxConcurrent = 4
+
+    public init(secret: String) { self.secret = secret }
+}
+
+/// The delivery worker. A delivery enters `pending` when its job finishes (`JobStore.terminate`, same transaction),
+/// stays pending across retries and restarts, and leaves for `delivered` (2xx) or `failed` (410, refused address,
+/// schedule exhausted). It runs on its own thread and a small pool, woken by the store's `finished` events and by its
+/// own timer for the next due retry; the API and executors never wait for it.
+public final class WebhookSender: @unchecked Sendable {
+    private let store: JobStore
+    private let options: WebhookSenderOptions
+    private let signer: WebhookSigner
+    private let client: WebhookHTTPClient
+    private let worker = WorkerThread(name: "easel.webhooks")
+    private let lock = NSLock()
+    private var inFlight: Set<String> = []
+    private let attempts = DispatchGroup()
+    private var token: JobEvents.Token?
+    private let pool = DispatchQueue(label: "easel.webhooks.pool", attributes: .concurrent)
+
+    public init(store: JobStore, options: WebhookSenderOptions) throws {
+        self.store = store
+        self.options = options
+        signer = try WebhookSigner(secret: options.secret)
+        client = WebhookHTTPClient(timeout: options.timeout)
+    }
+
+    public func start() {
+        token = store.events.observe { [weak self] event in
+            if event.webhookEnqueued { self?.wake() }
+        }
+        worker.start { [self] in loop() }
+    }
+
+    /// Stops scheduling attempts and waits for those in flight; pending ones stay stored for the next start.
+    public func stop() {
+        if let token { store.events.remove(token) }
+        worker.stop()
+        attempts.wait()
+    }
+
+    public func wake() { worker.wake() }
+
+    private func loop() {
+        repeat {
+            lock.lock()
+            let busy = inFlight
+            lock.unlock()
+            let room = options.maxConcurrent - busy.count
+            let due = room > 0 ? ((try? store.dueWebhookDeliveries(limit: room, excluding: busy)) ?? []) : []
+            for delivery in due {
+                lock.lock()
+                inFlight.insert(delivery.id)
+                lock.unlock()
+                pool.async(group: attempts) { [self] in
+                    attempt(delivery)
+                    lock.lock()
+                    inFlight.remove(delivery.id)
+                    lock.unlock()
+                    worker.wake()
+                }
+            }
+        } while worker.sleep(timeout: nextWake())
+    }
+
+    /// Until the next due retry; nil (until woken) when none is pending or every slot is busy.
+    private func nextWake() -> TimeInterval? {
+        lock.lock()
+        let busy = inFlight
+        lock.unlock()
+        guard busy.count < options.maxConcurrent, let next = (try? store.nextWebhookDue(excluding: busy)) ?? nil else {
+            return nil
+        }
+        return next.timeIntervalSince(store.now) + 0.001
+    }
+
+    /// One POST: re-check the address (DNS may have changed since submission), sign with this attempt's timestamp,
+    /// send, record.
+    func attempt(_ delivery: WebhookDelivery) {
+        let now = store.now
+        let result: WebhookAttemptResult
+        do {
+            let target = try WebhookAddressGuard.check(delivery.url, allowPrivateNetworks: options.allowPrivateNetworks)
+            let timestamp = Int(now.timeIntervalSince1970)
+            let headers = [
+                ("webhook-id", delivery.id),
+                ("webhook-timestamp", String(timestamp)),
+                ("webhook-signature", signer.signature(id: delivery.id, timestamp: timestamp, body: delivery.payload)),
+                ("Content-Type", "application/json"),
+                ("User-Agent", options.userAgent),
+            ]
+            let response = client.post(to: target, body: delivery.payload, headers: headers)
+            result = options.policy.decide(response, attempts: delivery.attempts + 1, now: store.now)
+        } catch WebhookURLError.forbiddenAddress(let address) {
+            result = .failed(status: nil, error: WebhookURLError.forbiddenAddress(address).description)
+        } catch {
+            result = options.policy.decide(.transportError("\(error)"), attempts: delivery.attempts + 1, now: store.now)
+        }
+        try? store.recordWebhookAttempt(delivery.id, result)
+    }
+}

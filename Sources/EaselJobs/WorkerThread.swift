@@ -1,0 +1,58 @@
+import Foundation
+
+/// A named background thread that sleeps until woken, until a timeout, or until stopped: the one wake-up mechanism
+/// behind the model lanes, the deadline watcher and the webhook sender (no polling loops).
+final class WorkerThread: @unchecked Sendable {
+    private let name: String
+    private let condition = NSCondition()
+    private var woken = true  // the first sleep returns at once: there may be work from before the start
+    private var stopping = false
+    private let done = DispatchSemaphore(value: 0)
+
+    init(name: String) { self.name = name }
+
+    /// Runs `body` on the thread; `body` returns when `sleep` says to stop.
+    func start(_ body: @escaping @Sendable () -> Void) {
+        let thread = Thread { [done] in
+            body()
+            done.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    func wake() {
+        condition.lock()
+        woken = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Asks the body to return and waits until it has.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+        done.wait()
+    }
+
+    var isStopping: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopping
+    }
+
+    /// Sleeps until woken since the last sleep, or `timeout` seconds (nil: no limit); false once stopping.
+    func sleep(timeout: TimeInterval?) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if let timeout {
+            if !woken && !stopping { _ = condition.wait(until: Date().addingTimeInterval(max(0, timeout))) }
+        } else {
+            while !woken && !stopping { condition.wait() }
+        }
+        woken = false
+        return !stopping
+    }
+}
