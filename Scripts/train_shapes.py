@@ -356,7 +356,7 @@ def main(argv=None):
     ok = [r for r in rows if r[3]["all"] >= best - 0.01]
     chosen = min(ok, key=lambda r: (cost(r), -r[3]["all"]))
     st, sh, cf = chosen[:3]
-    easel.update(default_steps=st, shift=sh, true_cfg_scale=cf)
+    easel.update(default_steps=st, shift=sh, true_cfg_scale=cf, default_guidance=cf)
     report_seeds = range(1000, 1000 + args.eval_seeds)
     final, u8 = evaluate(pipe, evals, report_seeds, st, sh, cf, workers, amp)
     log(f"HELD-OUT ({len(evals)} combos x {args.eval_seeds} seeds) steps {st} shift {sh} cfg {cf}:"
