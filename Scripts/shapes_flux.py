@@ -558,7 +558,30 @@ def save_folder(out, transformer, clip, t5, vocab, easel, dtype=torch.float16):
     d = os.path.join(out, "scheduler")
     os.makedirs(d, exist_ok=True)
     _write_json(os.path.join(d, "scheduler_config.json"), scheduler_config(easel["shift"]))
-    _write_json(os.path.join(out, "easel.json"), easel)
+    _write_json(os.path.join(out, "easel.json"), easel_file(easel))
+
+
+def easel_file(easel):
+    """The in-memory settings as the engine's easel.json schema: the scheduler's shift lives in
+    scheduler_config.json, the CFG scale is the model's default guidance with guidance = true_cfg."""
+    f = {k: easel[k] for k in ("latent_space", "pixel_unshuffle", "max_sequence_length", "default_steps",
+                                "width", "height")}
+    f["guidance"] = "true_cfg"
+    f["default_guidance"] = easel["true_cfg_scale"]
+    f["_world_version"] = easel["world_version"]
+    return f
+
+
+def easel_from_file(path, e):
+    """Inverse of easel_file for the Python sampler."""
+    with open(os.path.join(path, "scheduler", "scheduler_config.json")) as f:
+        e["shift"] = json.load(f).get("shift", 1.0)
+    e["true_cfg_scale"] = e.get("default_guidance", 1.0)
+    e["cfg"] = "true" if e.get("guidance") == "true_cfg" else "none"
+    e["world_version"] = e.get("_world_version")
+    e.setdefault("clip_max_length", e["max_sequence_length"])
+    e.setdefault("negative_prompt", "")
+    return e
 
 
 def load_folder(path, device="cpu"):
@@ -566,7 +589,7 @@ def load_folder(path, device="cpu"):
     from tokenizers import Tokenizer
     from transformers import CLIPTextModel, T5EncoderModel
     with open(os.path.join(path, "easel.json")) as f:
-        easel = json.load(f)
+        easel = easel_from_file(path, json.load(f))
     with open(os.path.join(path, "transformer", "config.json")) as f:
         cfg = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
     tr = FluxMini(**cfg)

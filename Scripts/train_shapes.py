@@ -40,7 +40,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_analyzer as SA  # noqa: E402
 import shapes_world as W  # noqa: E402
-from shapes_flux import (DEFAULT_TRANSFORMER_CONFIG, FluxMini, ShapesPipeline, build_text_encoders,  # noqa: E402
+from shapes_flux import (easel_file, DEFAULT_TRANSFORMER_CONFIG, FluxMini, ShapesPipeline, build_text_encoders,  # noqa: E402
                          build_tokenizer, build_vocab, encode_ids, encode_text, image_ids,
                          images_to_tokens, save_folder, scheduler_config, transformer_flops)
 
@@ -381,7 +381,7 @@ def main(argv=None):
 
     # rewrite the defaults, samples, README
     with open(os.path.join(args.out, "easel.json"), "w") as f:
-        json.dump(easel, f, indent=2)
+        json.dump(easel_file(easel), f, indent=2)
         f.write("\n")
     with open(os.path.join(args.out, "scheduler", "scheduler_config.json"), "w") as f:
         json.dump(scheduler_config(sh), f, indent=2)
