@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Deterministic analyzer for the shapes world (numpy only).
+
+analyze(img) -> {"colour", "background", "position", "shape", "size"} for a
+uint8 HxWx3 image, with the same vocabulary as shapes_world.  Method:
+
+  1. background = the per-channel median of the 2-pixel border ring, snapped to
+     the nearest named colour;
+  2. rough foreground = pixels more than 40 RGB units from the background
+     estimate; foreground colour = median of those, snapped likewise;
+  3. sharp mask = pixels nearer the foreground than the background (projection
+     on the bg->fg segment > 0.5), reduced to its largest 4-connected component;
+  4. position = 3x3 cell of the mask's centroid;  size = longer bounding-box
+     side vs. 22/64 of the image;  shape = nearest prototype in (fill ratio of
+     the bounding box, share of the mask in the top half of its box):
+     square (1.0, 0.5), circle (0.785, 0.5), triangle (0.5, 0.25).
+
+`python Scripts/shapes_analyzer.py --selftest` renders random true images and
+prints the per-attribute accuracy (should be 100%).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from shapes_world import COLOURS, POSITIONS, SHAPES
+except ImportError:  # imported as Scripts.shapes_analyzer
+    from .shapes_world import COLOURS, POSITIONS, SHAPES
+
+_NAMES = list(COLOURS)
+_PAL = np.array([COLOURS[n] for n in _NAMES], np.float32)
+_CELL_TO_POS = {(v[0], v[1]): k for k, v in POSITIONS.items()}
+_PROTOS = np.array([[0.785, 0.5], [1.0, 0.5], [0.5, 0.25]], np.float32)  # order of SHAPES
+ATTRS = ["colour", "background", "position", "shape", "size"]
+
+
+def _nearest(rgb):
+    return _NAMES[int(np.argmin(((_PAL - rgb[None]) ** 2).sum(1)))]
+
+
+def _largest_component(mask):
+    """Largest 4-connected component by iterative label propagation (numpy only)."""
+    h, w = mask.shape
+    big = np.int64(h * w + 1)
+    lab = np.where(mask, np.arange(h * w).reshape(h, w), big)
+    for _ in range(4 * (h + w)):
+        m = lab.copy()
+        m[1:] = np.minimum(m[1:], lab[:-1])
+        m[:-1] = np.minimum(m[:-1], lab[1:])
+        m[:, 1:] = np.minimum(m[:, 1:], lab[:, :-1])
+        m[:, :-1] = np.minimum(m[:, :-1], lab[:, 1:])
+        m = np.where(mask, m, big)
+        if np.array_equal(m, lab):
+            break
+        lab = m
+    vals, counts = np.unique(lab[mask], return_counts=True)
+    if len(vals) == 0:
+        return mask
+    return lab == vals[np.argmax(counts)]
+
+
+def analyze(img):
+    img = np.asarray(img)
+    assert img.ndim == 3 and img.shape[2] == 3, img.shape
+    h, w, _ = img.shape
+    x = img.astype(np.float32)
+    ring = np.concatenate([x[:2].reshape(-1, 3), x[-2:].reshape(-1, 3),
+                           x[:, :2].reshape(-1, 3), x[:, -2:].reshape(-1, 3)])
+    bg_rgb = np.median(ring, axis=0)
+    res = {"background": _nearest(bg_rgb)}
+    dist = np.sqrt(((x - bg_rgb) ** 2).sum(-1))
+    rough = dist > 40
+    if rough.sum() < 3:
+        res.update(colour="none", position="none", shape="none", size="none")
+        return res
+    fg_rgb = np.median(x[rough], axis=0)
+    res["colour"] = _nearest(fg_rgb)
+    d = fg_rgb - bg_rgb
+    proj = ((x - bg_rgb) * d).sum(-1) / max(float((d * d).sum()), 1e-6)
+    mask = _largest_component(proj > 0.5)
+    ys, xs = np.nonzero(mask)
+    if len(ys) < 3:
+        res.update(position="none", shape="none", size="none")
+        return res
+    cy, cx = ys.mean() + 0.5, xs.mean() + 0.5
+    row = min(int(cy * 3 / h), 2)
+    col = min(int(cx * 3 / w), 2)
+    res["position"] = _CELL_TO_POS[(row, col)]
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    bw, bh = x1 - x0, y1 - y0
+    fill = len(ys) / float(bw * bh)
+    top = (ys < y0 + bh / 2.0).sum() / float(len(ys))
+    feat = np.array([fill, top], np.float32)
+    res["shape"] = SHAPES[int(np.argmin(((_PROTOS - feat) ** 2).sum(1)))]
+    res["size"] = "large" if max(bw / w, bh / h) > 22.0 / 64.0 else "small"
+    res["_features"] = (round(float(fill), 3), round(float(top), 3), int(bw), int(bh))
+    return res
+
+
+def truth(t):
+    c, s, p, b, z = t
+    return {"colour": c, "background": b, "position": p, "shape": s, "size": z}
+
+
+def score(results, tuples):
+    """Per-attribute accuracy (fractions) plus 'all' (every attribute right)."""
+    acc = {a: 0 for a in ATTRS}
+    acc["all"] = 0
+    for r, t in zip(results, tuples):
+        tr = truth(t)
+        ok = True
+        for a in ATTRS:
+            if r.get(a) == tr[a]:
+                acc[a] += 1
+            else:
+                ok = False
+        acc["all"] += ok
+    n = max(len(tuples), 1)
+    return {k: v / n for k, v in acc.items()}
+
+
+def format_scores(sc):
+    return "  ".join(f"{k} {100 * v:5.1f}%" for k, v in sc.items())
+
+
+def selftest(n=3000, seed=0, size=64):
+    import random
+
+    import torch
+    from shapes_world import TupleTable, all_tuples, to_uint8
+    rng = random.Random(seed)
+    tuples = [rng.choice(all_tuples()) for _ in range(n)]
+    table = TupleTable(tuples)
+    g = torch.Generator().manual_seed(seed)
+    imgs = []
+    for i in range(0, n, 256):
+        idx = torch.arange(i, min(i + 256, n))
+        imgs.append(to_uint8(table.render(idx, size, size, gen=g)))
+    imgs = np.concatenate(imgs)
+    res = [analyze(im) for im in imgs]
+    sc = score(res, tuples)
+    bad = [(t, r) for t, r in zip(tuples, res) if any(r.get(a) != truth(t)[a] for a in ATTRS)]
+    return sc, bad
+
+
+if __name__ == "__main__":
+    import argparse
+    import time
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--selftest", action="store_true")
+    ap.add_argument("-n", type=int, default=3000)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("images", nargs="*", help="PNG files to analyze (needs PIL)")
+    a = ap.parse_args()
+    if a.selftest:
+        t0 = time.time()
+        sc, bad = selftest(a.n, size=a.size)
+        print(f"analyzer self-test on {a.n} true renders ({a.size}x{a.size}): {format_scores(sc)}"
+              f"  [{time.time() - t0:.1f}s]")
+        for t, r in bad[:10]:
+            print("  miss:", t, r)
+    for p in a.images:
+        from PIL import Image
+        print(p, analyze(np.asarray(Image.open(p).convert("RGB"))))
