@@ -195,3 +195,27 @@ extension TokenizerTests {
         XCTAssertFalse(t5.encode(String(repeating: "x", count: 200_000)).isEmpty)
     }
 }
+
+extension TokenizerTests {
+    /// The hand-written scanners must find the same matches as ICU does for the same regex.
+    func testHandWrittenPatternsAgreeWithICU() throws {
+        let pairs: [(SplitPattern, String)] = [
+            (.clip(specials: true), SplitPattern.clipPatternWithSpecials),
+            (.clip(specials: false), SplitPattern.clipPattern),
+            (.gpt2, SplitPattern.gpt2Pattern),
+            (.whitespaceRun, #"\s+"#),
+            (.spaceRun(min: 2), " {2,}"),
+            (.wordOrPunct, #"\w+|[^\w\s]+"#),
+        ]
+        let strings = Self.parity.strings + Self.parity.variantStrings
+        for (fast, pattern) in pairs {
+            let icu = SplitPattern.regex(try NSRegularExpression(pattern: pattern))
+            var bad: [String] = []
+            for s in strings {
+                let scalars = Array(s.unicodeScalars)
+                if fast.matches(in: scalars) != icu.matches(in: scalars) { bad.append(s.debugDescription) }
+            }
+            XCTAssert(bad.isEmpty, "\(pattern): \(bad.count) strings differ, e.g. \(bad.prefix(3))")
+        }
+    }
+}

@@ -34,7 +34,7 @@ enum CLIPTokenizerBuilder {
         let model = try BPEModel(vocab: vocab, merges: merges, unkToken: unk, continuingPrefix: "",
                                  endOfWordSuffix: "</w>", fuseUnk: false, byteFallback: false, ignoreMerges: false)
         let normalizer = TextNormalizer.sequence([.nfc, .replace(.whitespaceRun, [" "]), .lowercase])
-        let pre = PreTokenizer.sequence([.split(.clip, .removed, invert: true),
+        let pre = PreTokenizer.sequence([.split(.clip(specials: true), .removed, invert: true),
                                          .byteLevel(addPrefixSpace: false, useRegex: true)])
 
         var added: [AddedToken] = []
