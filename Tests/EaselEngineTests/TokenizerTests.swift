@@ -219,3 +219,18 @@ extension TokenizerTests {
         }
     }
 }
+
+extension TokenizerTests {
+    func testJSONReaderKeepsScalarsAndNumbers() throws {
+        let text = "{\"a\": [\"\u{FEFF}x\", \"\\u00e9\\ud83d\\ude00\\n\", \"e\u{301}\"], \"n\": -12, \"d\": -3.5e-2, \"t\": true, \"z\": null}"
+        let obj = try XCTUnwrap(try TokenizerJSON.parse(Data(text.utf8), name: "t") as? [String: Any])
+        let a = try XCTUnwrap(obj["a"] as? [String])
+        XCTAssertEqual(a.map { $0.unicodeScalars.map(\.value) },
+                       [[0xFEFF, 0x78], [0xE9, 0x1F600, 0x0A], [0x65, 0x301]])
+        XCTAssertEqual(obj["n"] as? Int, -12)
+        XCTAssertEqual(obj["d"] as? Double, -0.035)
+        XCTAssertEqual(obj["t"] as? Bool, true)
+        XCTAssert(obj["z"] is NSNull)
+        XCTAssertThrowsError(try TokenizerJSON.parse(Data("{\"a\": [1, }".utf8), name: "bad.json"))
+    }
+}
