@@ -127,14 +127,15 @@ public final class Tokenizer {
         let type = m["type"] as? String ?? (m["merges"] != nil ? "BPE" : "")
         switch type {
         case "BPE":
-            guard let vocab = m["vocab"] as? [String: Int] else { throw EngineError("tokenizer: BPE model has no vocab") }
-            var merges: [(String, String)] = []
+            guard let vocab = TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: BPE model has no vocab") }
+            var merges: [([UInt8], [UInt8])] = []
             for item in m["merges"] as? [Any] ?? [] {
                 if let s = item as? String {
-                    guard let sp = s.firstIndex(of: " ") else { throw EngineError("tokenizer: bad BPE merge \(s)") }
-                    merges.append((String(s[..<sp]), String(s[s.index(after: sp)...])))
+                    let b = Array(s.utf8)
+                    guard let sp = b.firstIndex(of: 0x20) else { throw EngineError("tokenizer: bad BPE merge \(s)") }
+                    merges.append((Array(b[..<sp]), Array(b[(sp + 1)...])))
                 } else if let a = item as? [String], a.count == 2 {
-                    merges.append((a[0], a[1]))
+                    merges.append((Array(a[0].utf8), Array(a[1].utf8)))
                 } else {
                     throw EngineError("tokenizer: bad BPE merge entry \(item)")
                 }
@@ -157,7 +158,7 @@ public final class Tokenizer {
             }
             return try UnigramModel(vocab: vocab, unkId: m["unk_id"] as? Int, byteFallback: m["byte_fallback"] as? Bool ?? false)
         case "WordLevel":
-            guard let vocab = m["vocab"] as? [String: Int] else { throw EngineError("tokenizer: WordLevel model has no vocab") }
+            guard let vocab = TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: WordLevel model has no vocab") }
             return try WordLevelModel(vocab: vocab, unkToken: m["unk_token"] as? String)
         default:
             throw EngineError("tokenizer: unsupported model type \(type.isEmpty ? "(none)" : type)")

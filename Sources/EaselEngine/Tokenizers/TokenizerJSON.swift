@@ -9,6 +9,16 @@ import Foundation
 /// generic value type. This reader keeps raw scalars as-is and parses numbers with Swift's
 /// correctly rounded `Double(String)`.
 enum TokenizerJSON {
+    /// Key under which an all-integer object also carries its exact byte-keyed contents.
+    static let exactIntMapKey = "\u{0}exact"
+
+    /// A vocabulary object (`{"token": id, ...}`) with byte-exact keys, or nil.
+    static func intMap(_ any: Any?) -> [ByteKey: Int]? {
+        guard let obj = any as? [String: Any] else { return nil }
+        if let exact = obj[exactIntMapKey] as? ExactIntMap { return exact.map }
+        return obj.isEmpty ? [:] : nil
+    }
+
     static func parse(_ data: Data, name: String) throws -> Any {
         var reader = Reader(bytes: [UInt8](data))
         do {
@@ -46,24 +56,40 @@ enum TokenizerJSON {
             switch bytes[i] {
             case UInt8(ascii: "{"):
                 i += 1
-                var obj: [String: Any] = [:]
+                var keys: [[UInt8]] = []
+                var values: [Any] = []
+                var allInt = true
                 skipWhitespace()
-                if i < bytes.count && bytes[i] == UInt8(ascii: "}") { i += 1; return obj }
+                if i < bytes.count && bytes[i] == UInt8(ascii: "}") { i += 1; return [String: Any]() }
                 while true {
                     skipWhitespace()
                     guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
-                    let key = try string()
+                    keys.append(try stringBytes())
                     skipWhitespace()
                     guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                     i += 1
                     skipWhitespace()
-                    obj[key] = try value(depth: depth + 1)
+                    let v = try value(depth: depth + 1)
+                    if allInt && !(v is Int) { allInt = false }
+                    values.append(v)
                     skipWhitespace()
                     guard i < bytes.count else { throw fail("unterminated object") }
                     if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                    if bytes[i] == UInt8(ascii: "}") { i += 1; return obj }
+                    if bytes[i] == UInt8(ascii: "}") { i += 1; break }
                     throw fail("expected ',' or '}'")
                 }
+                var obj: [String: Any] = [:]
+                if allInt {
+                    // Vocabularies: keep byte-exact keys (later duplicates win, as in serde);
+                    // big ones skip the String-keyed copy, which nobody reads.
+                    var exact: [ByteKey: Int] = [:]
+                    exact.reserveCapacity(keys.count)
+                    for (k, v) in zip(keys, values) { exact[ByteKey(k)] = (v as! Int) }
+                    obj[TokenizerJSON.exactIntMapKey] = ExactIntMap(exact)
+                    if keys.count > 256 { return obj }
+                }
+                for (k, v) in zip(keys, values) { obj[String(decoding: k, as: UTF8.self)] = v }
+                return obj
             case UInt8(ascii: "["):
                 i += 1
                 var arr: [Any] = []
@@ -129,6 +155,10 @@ enum TokenizerJSON {
         }
 
         mutating func string() throws -> String {
+            String(decoding: try stringBytes(), as: UTF8.self)
+        }
+
+        mutating func stringBytes() throws -> [UInt8] {
             i += 1  // opening quote
             var out: [UInt8] = []
             var runStart = i
@@ -138,7 +168,7 @@ enum TokenizerJSON {
                 if c == UInt8(ascii: "\"") {
                     out.append(contentsOf: bytes[runStart..<i])
                     i += 1
-                    return String(decoding: out, as: UTF8.self)
+                    return out
                 }
                 if c != UInt8(ascii: "\\") { i += 1; continue }
                 out.append(contentsOf: bytes[runStart..<i])
