@@ -132,6 +132,8 @@ final class TokenizerTests: XCTestCase {
         let empty = try tempFolder([:])
         assertEngineError({ _ = try Tokenizer.load(folder: empty) }, contains: "tokenizer.json")
         assertEngineError({ _ = try Tokenizer.load(folder: empty.appendingPathComponent("nope")) }, contains: "does not exist")
+        let onlySpiece = try tempFolder(["spiece.model": "x"])
+        assertEngineError({ _ = try Tokenizer.load(folder: onlySpiece) }, contains: "spiece.model")
         let onlyVocab = try tempFolder(["vocab.json": "{}"])
         assertEngineError({ _ = try Tokenizer.load(folder: onlyVocab) }, contains: "merges.txt")
     }

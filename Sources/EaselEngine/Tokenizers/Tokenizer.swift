@@ -76,6 +76,9 @@ public final class Tokenizer {
         if fm.fileExists(atPath: vocabURL.path) && fm.fileExists(atPath: mergesURL.path) {
             return try CLIPTokenizerBuilder.build(vocabURL: vocabURL, mergesURL: mergesURL, config: config, specialMap: specialMap)
         }
+        if fm.fileExists(atPath: folder.appendingPathComponent("spiece.model").path) {
+            throw EngineError("tokenizer: \(folder.path) has only spiece.model; a tokenizer.json (as transformers saves it) is required")
+        }
         throw EngineError("tokenizer: \(folder.path) has neither tokenizer.json nor vocab.json + merges.txt")
     }
 
