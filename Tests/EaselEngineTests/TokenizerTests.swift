@@ -168,6 +168,14 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(tok.encode("zz"), [0])
     }
 
+    func testLeftPaddingAndTruncationSides() throws {
+        let json = #"{"model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "[PAD]": 1, "a": 2, "b": 3, "c": 4, "[S]": 5}, "unk_token": "[UNK]"}, "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "[S]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}], "special_tokens": {"[S]": {"id": "[S]", "ids": [5], "tokens": ["[S]"]}}}}"#
+        let config = #"{"pad_token": "[PAD]", "padding_side": "left", "truncation_side": "left"}"#
+        let tok = try Tokenizer.load(folder: try tempFolder(["tokenizer.json": json, "tokenizer_config.json": config]))
+        XCTAssertEqual(tok.encodeForPipeline("a b", maxLength: 5), [1, 1, 5, 2, 3])
+        XCTAssertEqual(tok.encodeForPipeline("a b c", maxLength: 3), [5, 3, 4])
+    }
+
     func testSpeed() throws {
         let tok = try Tokenizer.load(folder: Self.root.appendingPathComponent("clip_json"))
         let t5 = try Tokenizer.load(folder: Self.root.appendingPathComponent("t5"))

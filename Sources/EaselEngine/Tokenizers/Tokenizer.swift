@@ -25,6 +25,9 @@ public final class Tokenizer {
     public let unkId: Int?
     /// `model_max_length` from tokenizer_config.json, when present and finite.
     public let modelMaxLength: Int?
+    /// `padding_side` / `truncation_side` from tokenizer_config.json ("right" unless "left").
+    let padLeft: Bool
+    let truncateLeft: Bool
 
     init(normalizer: TextNormalizer?, preTokenizer: PreTokenizer?, model: TokenModel, postProcessor: PostProcessor,
          addedTokens: [AddedToken], config: [String: Any], specialMap: [String: Any],
@@ -48,6 +51,8 @@ public final class Tokenizer {
         if let m = config["model_max_length"] as? Double, m.isFinite, m > 0, m < 1e9 { modelMaxLength = Int(m) }
         else if let m = config["model_max_length"] as? Int, m > 0, m < 1_000_000_000 { modelMaxLength = m }
         else { modelMaxLength = nil }
+        padLeft = (config["padding_side"] as? String) == "left"
+        truncateLeft = (config["truncation_side"] as? String) == "left"
     }
 
     static func tokenContent(_ v: Any) -> String? {
@@ -202,14 +207,18 @@ public final class Tokenizer {
 
     /// Ids as a diffusers pipeline gets them from
     /// `tok(text, padding="max_length", max_length=maxLength, truncation=True)["input_ids"]`:
-    /// the text is cut so that it still fits with the special tokens, then padded with `padId`.
+    /// the text is cut so that it still fits with the special tokens, then padded with `padId`
+    /// (on the sides the config's `truncation_side` / `padding_side` name; right by default).
     public func encodeForPipeline(_ text: String, maxLength: Int) -> [Int] {
         var ids = encodeWithoutPostProcessing(text)
         let room = max(0, maxLength - postProcessor.addedCount)
-        if ids.count > room { ids.removeSubrange(room...) }
+        if ids.count > room {
+            if truncateLeft { ids.removeFirst(ids.count - room) } else { ids.removeSubrange(room...) }
+        }
         ids = postProcessor.apply(ids)
         if ids.count < maxLength {
-            ids.append(contentsOf: repeatElement(padId ?? 0, count: maxLength - ids.count))
+            let pad = [Int](repeating: padId ?? 0, count: maxLength - ids.count)
+            ids = padLeft ? pad + ids : ids + pad
         }
         return ids
     }
