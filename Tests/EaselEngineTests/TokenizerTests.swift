@@ -132,6 +132,8 @@ final class TokenizerTests: XCTestCase {
         let empty = try tempFolder([:])
         assertEngineError({ _ = try Tokenizer.load(folder: empty) }, contains: "tokenizer.json")
         assertEngineError({ _ = try Tokenizer.load(folder: empty.appendingPathComponent("nope")) }, contains: "does not exist")
+        let onlySpiece = try tempFolder(["spiece.model": "x"])
+        assertEngineError({ _ = try Tokenizer.load(folder: onlySpiece) }, contains: "spiece.model")
         let onlyVocab = try tempFolder(["vocab.json": "{}"])
         assertEngineError({ _ = try Tokenizer.load(folder: onlyVocab) }, contains: "merges.txt")
     }
@@ -166,6 +168,14 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(tok.encode("zz"), [0])
     }
 
+    func testLeftPaddingAndTruncationSides() throws {
+        let json = #"{"model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "[PAD]": 1, "a": 2, "b": 3, "c": 4, "[S]": 5}, "unk_token": "[UNK]"}, "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "[S]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}], "special_tokens": {"[S]": {"id": "[S]", "ids": [5], "tokens": ["[S]"]}}}}"#
+        let config = #"{"pad_token": "[PAD]", "padding_side": "left", "truncation_side": "left"}"#
+        let tok = try Tokenizer.load(folder: try tempFolder(["tokenizer.json": json, "tokenizer_config.json": config]))
+        XCTAssertEqual(tok.encodeForPipeline("a b", maxLength: 5), [1, 1, 5, 2, 3])
+        XCTAssertEqual(tok.encodeForPipeline("a b c", maxLength: 3), [5, 3, 4])
+    }
+
     func testSpeed() throws {
         let tok = try Tokenizer.load(folder: Self.root.appendingPathComponent("clip_json"))
         let t5 = try Tokenizer.load(folder: Self.root.appendingPathComponent("t5"))
@@ -193,5 +203,44 @@ extension TokenizerTests {
         XCTAssertLessThan(Date().timeIntervalSince(start), 20)
         let t5 = try Tokenizer.load(folder: Self.root.appendingPathComponent("t5"))
         XCTAssertFalse(t5.encode(String(repeating: "x", count: 200_000)).isEmpty)
+    }
+}
+
+extension TokenizerTests {
+    /// The hand-written scanners must find the same matches as ICU does for the same regex.
+    func testHandWrittenPatternsAgreeWithICU() throws {
+        let pairs: [(SplitPattern, String)] = [
+            (.clip(specials: true), SplitPattern.clipPatternWithSpecials),
+            (.clip(specials: false), SplitPattern.clipPattern),
+            (.gpt2, SplitPattern.gpt2Pattern),
+            (.whitespaceRun, #"\s+"#),
+            (.spaceRun(min: 2), " {2,}"),
+            (.wordOrPunct, #"\w+|[^\w\s]+"#),
+        ]
+        let strings = Self.parity.strings + Self.parity.variantStrings
+        for (fast, pattern) in pairs {
+            let icu = SplitPattern.regex(try NSRegularExpression(pattern: pattern))
+            var bad: [String] = []
+            for s in strings {
+                let scalars = Array(s.unicodeScalars)
+                if fast.matches(in: scalars) != icu.matches(in: scalars) { bad.append(s.debugDescription) }
+            }
+            XCTAssert(bad.isEmpty, "\(pattern): \(bad.count) strings differ, e.g. \(bad.prefix(3))")
+        }
+    }
+}
+
+extension TokenizerTests {
+    func testJSONReaderKeepsScalarsAndNumbers() throws {
+        let text = "{\"a\": [\"\u{FEFF}x\", \"\\u00e9\\ud83d\\ude00\\n\", \"e\u{301}\"], \"n\": -12, \"d\": -3.5e-2, \"t\": true, \"z\": null}"
+        let obj = try XCTUnwrap(try TokenizerJSON.parse(Data(text.utf8), name: "t") as? [String: Any])
+        let a = try XCTUnwrap(obj["a"] as? [String])
+        XCTAssertEqual(a.map { $0.unicodeScalars.map(\.value) },
+                       [[0xFEFF, 0x78], [0xE9, 0x1F600, 0x0A], [0x65, 0x301]])
+        XCTAssertEqual(obj["n"] as? Int, -12)
+        XCTAssertEqual(obj["d"] as? Double, -0.035)
+        XCTAssertEqual(obj["t"] as? Bool, true)
+        XCTAssert(obj["z"] is NSNull)
+        XCTAssertThrowsError(try TokenizerJSON.parse(Data("{\"a\": [1, }".utf8), name: "bad.json"))
     }
 }

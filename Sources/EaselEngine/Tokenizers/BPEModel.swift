@@ -5,7 +5,7 @@ import Foundation
 /// characters become byte-fallback tokens or `unk` (fused if `fuse_unk`), then the lowest-ranked
 /// adjacent pair is merged (leftmost first on ties) until none applies. Results are cached per word.
 final class BPEModel: TokenModel {
-    private var vocab: [[UInt8]: Int] = [:]
+    private let vocab: [ByteKey: Int]
     /// (left id, right id) packed -> (rank, merged id)
     private var merges: [UInt64: (rank: Int, id: Int)] = [:]
     private let unkToken: String?
@@ -14,15 +14,15 @@ final class BPEModel: TokenModel {
     private let fuseUnk: Bool
     private let byteFallback: Bool
     private let ignoreMerges: Bool
-    private var cache: [[UInt8]: [Int]] = [:]
+    private var cache: [ByteKey: [Int]] = [:]
     private let lock = NSLock()
     private var byteIds: [Int?] = []
 
     var vocabSize: Int { vocab.count }
 
-    init(vocab: [String: Int], merges: [(String, String)], unkToken: String?, continuingPrefix: String,
+    init(vocab: [ByteKey: Int], merges: [([UInt8], [UInt8])], unkToken: String?, continuingPrefix: String,
          endOfWordSuffix: String, fuseUnk: Bool, byteFallback: Bool, ignoreMerges: Bool) throws {
-        for (k, v) in vocab { self.vocab[Array(k.utf8)] = v }
+        self.vocab = vocab
         self.unkToken = unkToken
         self.continuingPrefix = continuingPrefix
         self.endOfWordSuffix = endOfWordSuffix
@@ -30,32 +30,32 @@ final class BPEModel: TokenModel {
         self.byteFallback = byteFallback
         self.ignoreMerges = ignoreMerges
         let prefixBytes = Array(continuingPrefix.utf8)
-        for (rank, (a, b)) in merges.enumerated() {
-            let ab = Array(a.utf8), bb = Array(b.utf8)
-            guard let ia = self.vocab[ab], let ib = self.vocab[bb] else {
-                throw EngineError("tokenizer: BPE merge '\(a) \(b)' uses a token missing from the vocabulary")
+        self.merges.reserveCapacity(merges.count)
+        for (rank, (ab, bb)) in merges.enumerated() {
+            guard let ia = vocab[ByteKey(ab)], let ib = vocab[ByteKey(bb)] else {
+                throw EngineError("tokenizer: BPE merge '\(ByteKey(ab).string) \(ByteKey(bb).string)' uses a token missing from the vocabulary")
             }
             var merged = ab
             if !prefixBytes.isEmpty && bb.starts(with: prefixBytes) { merged += bb[prefixBytes.count...] } else { merged += bb }
-            guard let im = self.vocab[merged] else {
-                throw EngineError("tokenizer: BPE merge '\(a) \(b)' produces a token missing from the vocabulary")
+            guard let im = vocab[ByteKey(merged)] else {
+                throw EngineError("tokenizer: BPE merge '\(ByteKey(ab).string) \(ByteKey(bb).string)' produces a token missing from the vocabulary")
             }
             let key = UInt64(UInt32(ia)) << 32 | UInt64(UInt32(ib))
             self.merges[key] = (rank, im)  // later duplicates win, as in tokenizers' HashMap collect
         }
         if byteFallback {
-            byteIds = (0..<256).map { self.vocab[Array(String(format: "<0x%02X>", $0).utf8)] }
+            byteIds = (0..<256).map { vocab[ByteKey(String(format: "<0x%02X>", $0))] }
         }
-        if let unk = unkToken, self.vocab[Array(unk.utf8)] == nil {
+        if let unk = unkToken, vocab[ByteKey(unk)] == nil {
             throw EngineError("tokenizer: BPE unk_token \(unk) is not in the vocabulary")
         }
     }
 
-    func tokenId(_ token: String) -> Int? { vocab[Array(token.utf8)] }
+    func tokenId(_ token: String) -> Int? { vocab[ByteKey(token)] }
 
     func tokenize(_ word: [Unicode.Scalar]) -> [Int] {
         if word.isEmpty { return [] }
-        let key = word.utf8Bytes
+        let key = ByteKey(word.utf8Bytes)
         if ignoreMerges, let id = vocab[key] { return [id] }
         lock.lock()
         if let hit = cache[key] { lock.unlock(); return hit }
@@ -71,7 +71,7 @@ final class BPEModel: TokenModel {
         var syms: [Int] = []
         syms.reserveCapacity(word.count)
         let prefix = Array(continuingPrefix.utf8), suffix = Array(endOfWordSuffix.utf8)
-        let unkId = unkToken.flatMap { vocab[Array($0.utf8)] }
+        let unkId = unkToken.flatMap { vocab[ByteKey($0)] }
         var pendingUnk = false
         for (i, c) in word.enumerated() {
             var k: [UInt8] = []
@@ -79,7 +79,7 @@ final class BPEModel: TokenModel {
             let cb = [c].utf8Bytes
             k += cb
             if i == word.count - 1 { k += suffix }
-            if let id = vocab[k] {
+            if let id = vocab[ByteKey(k)] {
                 pendingUnk = false
                 syms.append(id)
                 continue

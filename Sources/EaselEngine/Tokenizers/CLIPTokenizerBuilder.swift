@@ -6,24 +6,41 @@ import Foundation
 /// `<|startoftext|> ... <|endoftext|>` around the ids. Added tokens come from the config's
 /// `added_tokens_decoder` (with their `normalized` flags) plus the bos/eos/unk/pad tokens.
 enum CLIPTokenizerBuilder {
+    /// merges.txt as `tokenizers`' BPE.read_file reads it: skip `#version` lines and blank
+    /// lines, every other line is exactly two tokens separated by one space. Parsed on bytes
+    /// because real CLIP files have ~49k lines.
+    static func parseMerges(_ data: Data, name: String) throws -> [([UInt8], [UInt8])] {
+        let bytes = [UInt8](data)
+        var merges: [([UInt8], [UInt8])] = []
+        merges.reserveCapacity(bytes.count / 12)
+        var lineStart = 0
+        let version = Array("#version".utf8)
+        while lineStart < bytes.count {
+            var lineEnd = lineStart
+            while lineEnd < bytes.count && bytes[lineEnd] != 0x0A { lineEnd += 1 }
+            var end = lineEnd
+            if end > lineStart && bytes[end - 1] == 0x0D { end -= 1 }
+            defer { lineStart = lineEnd + 1 }
+            if end == lineStart || bytes[lineStart..<end].starts(with: version) { continue }
+            var space = -1
+            var spaces = 0
+            for k in lineStart..<end where bytes[k] == 0x20 { spaces += 1; if space < 0 { space = k } }
+            guard spaces == 1 else {
+                throw EngineError("tokenizer: bad line in \(name): \(String(decoding: bytes[lineStart..<end], as: UTF8.self))")
+            }
+            merges.append((Array(bytes[lineStart..<space]), Array(bytes[(space + 1)..<end])))
+        }
+        return merges
+    }
+
     static func build(vocabURL: URL, mergesURL: URL, config: [String: Any], specialMap: [String: Any]) throws -> Tokenizer {
         if let cls = config["tokenizer_class"] as? String, !cls.hasPrefix("CLIPTokenizer") {
             throw EngineError("tokenizer: vocab.json + merges.txt is only supported for CLIPTokenizer, not \(cls)")
         }
-        guard let vocab = try TokenizerJSON.parse(Data(contentsOf: vocabURL), name: vocabURL.lastPathComponent) as? [String: Int] else {
+        guard let vocab = TokenizerJSON.intMap(try TokenizerJSON.parse(Data(contentsOf: vocabURL), name: vocabURL.lastPathComponent)) else {
             throw EngineError("tokenizer: \(vocabURL.lastPathComponent) is not a token -> id object")
         }
-        guard let text = String(data: try Data(contentsOf: mergesURL), encoding: .utf8) else {
-            throw EngineError("tokenizer: \(mergesURL.lastPathComponent) is not UTF-8")
-        }
-        var merges: [(String, String)] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let l = line.hasSuffix("\r") ? line.dropLast() : line[...]
-            if l.hasPrefix("#version") || l.isEmpty { continue }
-            let parts = l.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2 else { throw EngineError("tokenizer: bad line in merges.txt: \(l)") }
-            merges.append((String(parts[0]), String(parts[1])))
-        }
+        let merges = try parseMerges(try Data(contentsOf: mergesURL), name: mergesURL.lastPathComponent)
         func content(_ key: String, _ fallback: String) -> String {
             (config[key] ?? specialMap[key]).flatMap { Tokenizer.tokenContent($0) } ?? fallback
         }
@@ -34,7 +51,7 @@ enum CLIPTokenizerBuilder {
         let model = try BPEModel(vocab: vocab, merges: merges, unkToken: unk, continuingPrefix: "",
                                  endOfWordSuffix: "</w>", fuseUnk: false, byteFallback: false, ignoreMerges: false)
         let normalizer = TextNormalizer.sequence([.nfc, .replace(.whitespaceRun, [" "]), .lowercase])
-        let pre = PreTokenizer.sequence([.split(.clip, .removed, invert: true),
+        let pre = PreTokenizer.sequence([.split(.clip(specials: true), .removed, invert: true),
                                          .byteLevel(addPrefixSpace: false, useRegex: true)])
 
         var added: [AddedToken] = []
@@ -48,7 +65,7 @@ enum CLIPTokenizerBuilder {
             }
         }
         for (key, name) in [("bos_token", bos), ("eos_token", eos), ("unk_token", unk), ("pad_token", pad)] where !seen.contains(name) {
-            guard let id = vocab[name] else { continue }
+            guard let id = vocab[ByteKey(name)] else { continue }
             var t = AddedToken(id: id, content: name)
             if let d = (config[key] ?? specialMap[key]) as? [String: Any] {
                 t = (try? AddedToken(json: d.merging(["special": true]) { a, _ in a }, id: id)) ?? t
@@ -56,7 +73,7 @@ enum CLIPTokenizerBuilder {
             added.append(t)
             seen.insert(name)
         }
-        guard let bosId = vocab[bos], let eosId = vocab[eos] else {
+        guard let bosId = vocab[ByteKey(bos)], let eosId = vocab[ByteKey(eos)] else {
             throw EngineError("tokenizer: CLIP bos/eos tokens \(bos)/\(eos) are not in vocab.json")
         }
         let post = PostProcessor.template([.ids([bosId]), .sequence, .ids([eosId])])

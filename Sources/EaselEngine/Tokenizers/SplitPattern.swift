@@ -9,20 +9,19 @@ enum SplitPattern {
     case literal([Unicode.Scalar])
     case whitespaceRun          // \s+
     case spaceRun(min: Int)     // " {n,}"
-    case clip                   // CLIP's pattern (with or without the two special literals)
+    case clip(specials: Bool)   // CLIP's pattern; transformers v5 puts the two special literals first
     case gpt2                   // GPT-2 / ByteLevel pattern
     case wordOrPunct            // \w+|[^\w\s]+  (Whitespace pre-tokenizer)
     case regex(NSRegularExpression)
 
-    static let clipPatterns: Set<String> = [
-        #"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"#,
-        #"'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"#,
-    ]
+    static let clipPatternWithSpecials = #"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"#
+    static let clipPattern = #"'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"#
     static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
 
     /// Builds a matcher for a regex given in `tokenizers`' JSON (`{"Regex": ...}`).
     static func fromRegex(_ pattern: String) throws -> SplitPattern {
-        if clipPatterns.contains(pattern) { return .clip }
+        if pattern == clipPatternWithSpecials { return .clip(specials: true) }
+        if pattern == clipPattern { return .clip(specials: false) }
         if pattern == gpt2Pattern { return .gpt2 }
         if pattern == #"\s+"# { return .whitespaceRun }
         if pattern == " {2,}" { return .spaceRun(min: 2) }
@@ -48,7 +47,7 @@ enum SplitPattern {
         case .literal(let lit): return Self.literalMatches(lit, s)
         case .whitespaceRun: return Self.runs(s, minLength: 1) { UnicodeClasses.isWhitespace($0) }
         case .spaceRun(let m): return Self.runs(s, minLength: m) { $0 == " " }
-        case .clip: return Self.clipMatches(s)
+        case .clip(let specials): return Self.clipMatches(s, specials: specials)
         case .gpt2: return Self.gpt2Matches(s)
         case .wordOrPunct: return Self.wordOrPunctMatches(s)
         case .regex(let re): return Self.regexMatches(re, s)
@@ -95,13 +94,13 @@ enum SplitPattern {
 
     private static let clipSpecials: [[Unicode.Scalar]] = ["<|startoftext|>", "<|endoftext|>"].map { Array($0.unicodeScalars) }
 
-    private static func clipMatches(_ s: [Unicode.Scalar]) -> [Range<Int>] {
+    private static func clipMatches(_ s: [Unicode.Scalar], specials: Bool) -> [Range<Int>] {
         var out: [Range<Int>] = []
         var i = 0
         let n = s.count
         while i < n {
             let c = s[i]
-            if c == "<" {
+            if specials && c == "<" {
                 var found = 0
                 for sp in clipSpecials where i + sp.count <= n {
                     var ok = true

@@ -25,6 +25,9 @@ public final class Tokenizer {
     public let unkId: Int?
     /// `model_max_length` from tokenizer_config.json, when present and finite.
     public let modelMaxLength: Int?
+    /// `padding_side` / `truncation_side` from tokenizer_config.json ("right" unless "left").
+    let padLeft: Bool
+    let truncateLeft: Bool
 
     init(normalizer: TextNormalizer?, preTokenizer: PreTokenizer?, model: TokenModel, postProcessor: PostProcessor,
          addedTokens: [AddedToken], config: [String: Any], specialMap: [String: Any],
@@ -48,6 +51,8 @@ public final class Tokenizer {
         if let m = config["model_max_length"] as? Double, m.isFinite, m > 0, m < 1e9 { modelMaxLength = Int(m) }
         else if let m = config["model_max_length"] as? Int, m > 0, m < 1_000_000_000 { modelMaxLength = m }
         else { modelMaxLength = nil }
+        padLeft = (config["padding_side"] as? String) == "left"
+        truncateLeft = (config["truncation_side"] as? String) == "left"
     }
 
     static func tokenContent(_ v: Any) -> String? {
@@ -75,6 +80,9 @@ public final class Tokenizer {
         let vocabURL = folder.appendingPathComponent("vocab.json"), mergesURL = folder.appendingPathComponent("merges.txt")
         if fm.fileExists(atPath: vocabURL.path) && fm.fileExists(atPath: mergesURL.path) {
             return try CLIPTokenizerBuilder.build(vocabURL: vocabURL, mergesURL: mergesURL, config: config, specialMap: specialMap)
+        }
+        if fm.fileExists(atPath: folder.appendingPathComponent("spiece.model").path) {
+            throw EngineError("tokenizer: \(folder.path) has only spiece.model; a tokenizer.json (as transformers saves it) is required")
         }
         throw EngineError("tokenizer: \(folder.path) has neither tokenizer.json nor vocab.json + merges.txt")
     }
@@ -127,14 +135,15 @@ public final class Tokenizer {
         let type = m["type"] as? String ?? (m["merges"] != nil ? "BPE" : "")
         switch type {
         case "BPE":
-            guard let vocab = m["vocab"] as? [String: Int] else { throw EngineError("tokenizer: BPE model has no vocab") }
-            var merges: [(String, String)] = []
+            guard let vocab = TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: BPE model has no vocab") }
+            var merges: [([UInt8], [UInt8])] = []
             for item in m["merges"] as? [Any] ?? [] {
                 if let s = item as? String {
-                    guard let sp = s.firstIndex(of: " ") else { throw EngineError("tokenizer: bad BPE merge \(s)") }
-                    merges.append((String(s[..<sp]), String(s[s.index(after: sp)...])))
+                    let b = Array(s.utf8)
+                    guard let sp = b.firstIndex(of: 0x20) else { throw EngineError("tokenizer: bad BPE merge \(s)") }
+                    merges.append((Array(b[..<sp]), Array(b[(sp + 1)...])))
                 } else if let a = item as? [String], a.count == 2 {
-                    merges.append((a[0], a[1]))
+                    merges.append((Array(a[0].utf8), Array(a[1].utf8)))
                 } else {
                     throw EngineError("tokenizer: bad BPE merge entry \(item)")
                 }
@@ -157,7 +166,7 @@ public final class Tokenizer {
             }
             return try UnigramModel(vocab: vocab, unkId: m["unk_id"] as? Int, byteFallback: m["byte_fallback"] as? Bool ?? false)
         case "WordLevel":
-            guard let vocab = m["vocab"] as? [String: Int] else { throw EngineError("tokenizer: WordLevel model has no vocab") }
+            guard let vocab = TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: WordLevel model has no vocab") }
             return try WordLevelModel(vocab: vocab, unkToken: m["unk_token"] as? String)
         default:
             throw EngineError("tokenizer: unsupported model type \(type.isEmpty ? "(none)" : type)")
@@ -198,14 +207,18 @@ public final class Tokenizer {
 
     /// Ids as a diffusers pipeline gets them from
     /// `tok(text, padding="max_length", max_length=maxLength, truncation=True)["input_ids"]`:
-    /// the text is cut so that it still fits with the special tokens, then padded with `padId`.
+    /// the text is cut so that it still fits with the special tokens, then padded with `padId`
+    /// (on the sides the config's `truncation_side` / `padding_side` name; right by default).
     public func encodeForPipeline(_ text: String, maxLength: Int) -> [Int] {
         var ids = encodeWithoutPostProcessing(text)
         let room = max(0, maxLength - postProcessor.addedCount)
-        if ids.count > room { ids.removeSubrange(room...) }
+        if ids.count > room {
+            if truncateLeft { ids.removeFirst(ids.count - room) } else { ids.removeSubrange(room...) }
+        }
         ids = postProcessor.apply(ids)
         if ids.count < maxLength {
-            ids.append(contentsOf: repeatElement(padId ?? 0, count: maxLength - ids.count))
+            let pad = [Int](repeating: padId ?? 0, count: maxLength - ids.count)
+            ids = padLeft ? pad + ids : ids + pad
         }
         return ids
     }

@@ -12,7 +12,7 @@ final class UnigramModel: TokenModel {
     }
 
     private var nodes: [TrieNode] = [TrieNode()]
-    private var ids: [[UInt8]: Int] = [:]
+    private var ids: [ByteKey: Int] = [:]
     private let scores: [Double]
     private let unkId: Int?
     private let byteFallback: Bool
@@ -30,7 +30,7 @@ final class UnigramModel: TokenModel {
         minScore = scores.min() ?? 0
         for (i, (tok, _)) in vocab.enumerated() {
             let b = Array(tok.utf8)
-            ids[b] = i
+            ids[ByteKey(b)] = i
             var n = 0
             for c in b {
                 if let next = nodes[n].children[c] { n = Int(next) } else {
@@ -44,12 +44,12 @@ final class UnigramModel: TokenModel {
         // Duplicate pieces: the map keeps the last id; make the trie agree.
         for (b, i) in ids {
             var n = 0
-            for c in b { n = Int(nodes[n].children[c]!) }
+            for c in b.bytes { n = Int(nodes[n].children[c]!) }
             nodes[n].tokenId = Int32(i)
         }
     }
 
-    func tokenId(_ token: String) -> Int? { ids[Array(token.utf8)] }
+    func tokenId(_ token: String) -> Int? { ids[ByteKey(token)] }
 
     func tokenize(_ word: [Unicode.Scalar]) -> [Int] {
         if word.isEmpty { return [] }
@@ -105,9 +105,9 @@ final class UnigramModel: TokenModel {
         if unkEnd >= 0 { pieces.append(bytes[end..<unkEnd]) }
         var out: [Int] = []
         for p in pieces.reversed() {
-            if let id = ids[Array(p)] { out.append(id); continue }
+            if let id = ids[ByteKey(Array(p))] { out.append(id); continue }
             if byteFallback {
-                let bids = p.map { ids[Array(String(format: "<0x%02X>", $0).utf8)] }
+                let bids = p.map { ids[ByteKey(String(format: "<0x%02X>", $0))] }
                 if bids.allSatisfy({ $0 != nil }) { out.append(contentsOf: bids.map { $0! }); continue }
             }
             if let u = unkId { out.append(u) }

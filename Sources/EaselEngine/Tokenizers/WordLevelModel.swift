@@ -1,14 +1,14 @@
 /// `tokenizers`' WordLevel model: the whole pre-tokenized word is looked up; misses map to unk.
 final class WordLevelModel: TokenModel {
-    private var vocab: [[UInt8]: Int] = [:]
+    private let vocab: [ByteKey: Int]
     private let unkId: Int?
 
     var vocabSize: Int { vocab.count }
 
-    init(vocab: [String: Int], unkToken: String?) throws {
-        for (k, v) in vocab { self.vocab[Array(k.utf8)] = v }
+    init(vocab: [ByteKey: Int], unkToken: String?) throws {
+        self.vocab = vocab
         if let u = unkToken {
-            guard let id = self.vocab[Array(u.utf8)] else {
+            guard let id = vocab[ByteKey(u)] else {
                 throw EngineError("tokenizer: WordLevel unk_token \(u) is not in the vocabulary")
             }
             unkId = id
@@ -17,10 +17,10 @@ final class WordLevelModel: TokenModel {
         }
     }
 
-    func tokenId(_ token: String) -> Int? { vocab[Array(token.utf8)] }
+    func tokenId(_ token: String) -> Int? { vocab[ByteKey(token)] }
 
     func tokenize(_ word: [Unicode.Scalar]) -> [Int] {
-        if let id = vocab[word.utf8Bytes] { return [id] }
+        if let id = vocab[ByteKey(word.utf8Bytes)] { return [id] }
         return unkId.map { [$0] } ?? []
     }
 }
