@@ -61,7 +61,8 @@ final class PipelineTests: XCTestCase {
             }
             let want = try ref.tensor("pipeline.image")
             XCTAssertEqual(images.count, want.shape[0])
-            XCTAssertEqual(steps, Array(1...(want.shape[0] * (meta["num_inference_steps"] as! Int))), "progress after every step")
+            let n = want.shape[0]
+            XCTAssertEqual(steps, (1...(meta["num_inference_steps"] as! Int)).map { $0 * n }, "progress after every step, all images together")
             for (b, img) in images.enumerated() {
                 let db = psnr(img.data, batchItem(want, b).data)
                 XCTAssertGreaterThanOrEqual(db, 40, "\(name)\(suffix)[\(b)]: PSNR \(db) dB")
@@ -75,11 +76,12 @@ final class PipelineTests: XCTestCase {
         r.maxSequenceLength = 32
         let a = try p.generate(r)
         let b = try p.generate(r)
-        XCTAssertEqual(a[0].data, b[0].data)
-        XCTAssertNotEqual(a[0].data, a[1].data, "image i uses seed + i")
+        XCTAssertTrue(a[0].data == b[0].data, "the same request twice gives bit-identical images")
+        XCTAssertLessThan(psnr(a[0].data, a[1].data), 30, "image i uses seed + i")
         r.seed = 43; r.numImages = 1
         let c = try p.generate(r)
-        XCTAssertEqual(c[0].data, a[1].data, "seed 43 alone equals the second image of seed 42")
+        // Batched GEMMs may round differently, so "equal" here is numerical, as for daemon batching.
+        XCTAssertGreaterThanOrEqual(psnr(c[0].data, a[1].data), 45, "seed 43 alone equals the second image of seed 42")
     }
 
     func test_generate_cancelFromProgress_throwsCancellation() throws {
@@ -87,6 +89,21 @@ final class PipelineTests: XCTestCase {
         var r = GenerationRequest(prompt: "a cat", width: 32, height: 32, steps: 4, guidance: 0, seed: 1)
         r.maxSequenceLength = 32
         XCTAssertThrowsError(try p.generate(r) { done, _ in done < 2 }) { XCTAssertTrue($0 is CancellationError) }
+    }
+
+    func test_generateBatch_imagesEqualAloneAndBatched_andCancelIsPerRequest() throws {
+        let p = try pipeline("dev_nonsquare")
+        var a = GenerationRequest(prompt: "a cat on a mat", width: 48, height: 32, steps: 2, guidance: 3.5, seed: 5, numImages: 2)
+        a.maxSequenceLength = 32
+        var b = a; b.prompt = "a dog"; b.seed = 9; b.guidance = 2.0; b.numImages = 1
+        var c = a; c.prompt = "cancel me"
+        let alone = try p.generate(a)
+        let aloneB = try p.generate(b)
+        let batched = p.generateBatch([a, b, c]) { req, done, _ in !(req == 2 && done >= 2) }
+        let ba = try batched[0].get(), bb = try batched[1].get()
+        for i in 0..<2 { XCTAssertGreaterThanOrEqual(psnr(ba[i].data, alone[i].data), 45) }
+        XCTAssertGreaterThanOrEqual(psnr(bb[0].data, aloneB[0].data), 45)
+        XCTAssertThrowsError(try batched[2].get()) { XCTAssertTrue($0 is CancellationError) }
     }
 
     func test_generate_badSize_isAnError() throws {

@@ -201,67 +201,115 @@ public final class FluxTransformer {
         }
     }
 
-    /// RMSNorm of every head's slice of [S, H*D] with a [D] weight (FLUX's QK-norm).
-    static func headNorm(_ x: Tensor, heads: Int, weight: Tensor, eps: Float = 1e-6) -> Tensor {
-        let dh = x.lastDim / heads
-        return Ops.rmsNorm(x.reshaped([x.rows * heads, dh]), weight: weight, eps: eps).reshaped(x.shape)
+    /// Runs the transformer for one image; returns the velocity prediction [S, in_channels].
+    public func callAsFunction(_ input: FluxTransformerInput) -> Tensor { forward([input])[0] }
+
+    /// Joint attention of one item: its text rows then its image rows (as diffusers concatenates them), RoPE on
+    /// q and k, softmax attention over all L+S tokens. q, k, v: [L+S, H·D] → [L+S, H·D].
+    func attend(q: inout Tensor, k: inout Tensor, v: Tensor, cos: [Float], sin: [Float]) -> Tensor {
+        let heads = config.numAttentionHeads
+        Self.applyRope(&q, heads: heads, cos: cos, sin: sin)
+        Self.applyRope(&k, heads: heads, cos: cos, sin: sin)
+        return Ops.attention(q: q, k: k, v: v, heads: heads)
     }
 
-    /// Runs the transformer for one image; returns the velocity prediction [S, in_channels].
-    public func callAsFunction(_ input: FluxTransformerInput) -> Tensor {
-        let heads = config.numAttentionHeads
-        let dim = config.innerDim
-        let temb = Ops.silu(conditioning(input))              // every modulation Linear sees silu(temb)
-        var img = xEmbedder(input.hiddenStates)               // [S, dim]
-        var txt = contextEmbedder(input.encoderHiddenStates)  // [L, dim]
-        let nTxt = txt.rows
-        let ids = Ops.concatRows(input.txtIds, input.imgIds)
-        let (cos, sin) = Self.rope(ids: ids, axes: config.axesDimsRope)
+    /// Runs a batch of images that share image size and text length (and so positions). Rows of all items are
+    /// stacked so every Linear is one GEMM over the batch; attention runs per item. Returns [S, in_channels] each.
+    public func forward(_ inputs: [FluxTransformerInput]) -> [Tensor] {
+        let nb = inputs.count
+        let heads = config.numAttentionHeads, hd = config.attentionHeadDim
+        let nTxt = inputs[0].encoderHiddenStates.rows, nImg = inputs[0].hiddenStates.rows
+        let nAll = nTxt + nImg
+        for i in inputs {
+            precondition(i.encoderHiddenStates.rows == nTxt && i.hiddenStates.rows == nImg, "batch items must share sizes")
+        }
+        // Every modulation Linear sees silu(temb): [B, dim].
+        var temb = Ops.stackRows(inputs.map { conditioning($0) })
+        Ops.siluInPlace(&temb)
+        var img = xEmbedder(Ops.stackRows(inputs.map(\.hiddenStates)))          // [B·S, dim]
+        var txt = contextEmbedder(Ops.stackRows(inputs.map(\.encoderHiddenStates))) // [B·L, dim]
+        let (cos, sin) = Self.rope(ids: Ops.concatRows(inputs[0].txtIds, inputs[0].imgIds), axes: config.axesDimsRope)
+        let width = config.innerDim
 
         for b in doubleBlocks {
-            let m = b.norm1(temb).data, mc = b.norm1Context(temb).data   // 6·dim each
-            func chunk(_ v: [Float], _ i: Int) -> ArraySlice<Float> { v[(i * dim)..<((i + 1) * dim)] }
-            let nImg = Ops.modulate(Ops.layerNorm(img, eps: 1e-6), shift: chunk(m, 0), scale: chunk(m, 1))
-            let nTxtS = Ops.modulate(Ops.layerNorm(txt, eps: 1e-6), shift: chunk(mc, 0), scale: chunk(mc, 1))
-
+            let m = b.norm1(temb), mc = b.norm1Context(temb)                      // [B, 6·dim]
+            let nI = Ops.layerNormModulate(img, rowsPerItem: nImg, mod: m, shiftChunk: 0, scaleChunk: 1)
+            let nT = Ops.layerNormModulate(txt, rowsPerItem: nTxt, mod: mc, shiftChunk: 0, scaleChunk: 1)
             let a = b.attn
-            var q = Ops.concatRows(Self.headNorm(a.addQ!(nTxtS), heads: heads, weight: a.normAddQ!),
-                                   Self.headNorm(a.q(nImg), heads: heads, weight: a.normQ))
-            var k = Ops.concatRows(Self.headNorm(a.addK!(nTxtS), heads: heads, weight: a.normAddK!),
-                                   Self.headNorm(a.k(nImg), heads: heads, weight: a.normK))
-            let v = Ops.concatRows(a.addV!(nTxtS), a.v(nImg))
-            Self.applyRope(&q, heads: heads, cos: cos, sin: sin)
-            Self.applyRope(&k, heads: heads, cos: cos, sin: sin)
-            let o = Ops.attention(q: q, k: k, v: v, heads: heads)
-            let oTxt = a.addOut!(Ops.rows(o, 0, nTxt))
-            let oImg = a.out!(Ops.rows(o, nTxt, o.rows - nTxt))
+            var qi = a.q(nI), ki = a.k(nI)
+            var qt = a.addQ!(nT), kt = a.addK!(nT)
+            let vi = a.v(nI), vt = a.addV!(nT)
+            Ops.headRMSNormInPlace(&qi, headDim: hd, weight: a.normQ)
+            Ops.headRMSNormInPlace(&ki, headDim: hd, weight: a.normK)
+            Ops.headRMSNormInPlace(&qt, headDim: hd, weight: a.normAddQ!)
+            Ops.headRMSNormInPlace(&kt, headDim: hd, weight: a.normAddK!)
+            var oImg = Tensor(zeros: [nb * nImg, width]), oTxt = Tensor(zeros: [nb * nTxt, width])
+            var q = Tensor(zeros: [nAll, width]), k = q, v = q
+            for i in 0..<nb {
+                Ops.copyRows(qt, i * nTxt, into: &q, 0, count: nTxt); Ops.copyRows(qi, i * nImg, into: &q, nTxt, count: nImg)
+                Ops.copyRows(kt, i * nTxt, into: &k, 0, count: nTxt); Ops.copyRows(ki, i * nImg, into: &k, nTxt, count: nImg)
+                Ops.copyRows(vt, i * nTxt, into: &v, 0, count: nTxt); Ops.copyRows(vi, i * nImg, into: &v, nTxt, count: nImg)
+                let o = attend(q: &q, k: &k, v: v, cos: cos, sin: sin)
+                Ops.copyRows(o, 0, into: &oTxt, i * nTxt, count: nTxt)
+                Ops.copyRows(o, nTxt, into: &oImg, i * nImg, count: nImg)
+            }
+            Ops.gatedAddInPlace(&img, a.out!(oImg), rowsPerItem: nImg, mod: m, gateChunk: 2)
+            var h = b.ff1(Ops.layerNormModulate(img, rowsPerItem: nImg, mod: m, shiftChunk: 3, scaleChunk: 4))
+            Ops.geluTanhInPlace(&h)
+            Ops.gatedAddInPlace(&img, b.ff2(h), rowsPerItem: nImg, mod: m, gateChunk: 5)
 
-            img = Ops.gatedAdd(img, oImg, gate: chunk(m, 2))
-            let ffIn = Ops.modulate(Ops.layerNorm(img, eps: 1e-6), shift: chunk(m, 3), scale: chunk(m, 4))
-            img = Ops.gatedAdd(img, b.ff2(Ops.geluTanh(b.ff1(ffIn))), gate: chunk(m, 5))
-
-            txt = Ops.gatedAdd(txt, oTxt, gate: chunk(mc, 2))
-            let ffcIn = Ops.modulate(Ops.layerNorm(txt, eps: 1e-6), shift: chunk(mc, 3), scale: chunk(mc, 4))
-            txt = Ops.gatedAdd(txt, b.ffc2(Ops.geluTanh(b.ffc1(ffcIn))), gate: chunk(mc, 5))
+            Ops.gatedAddInPlace(&txt, a.addOut!(oTxt), rowsPerItem: nTxt, mod: mc, gateChunk: 2)
+            var hc = b.ffc1(Ops.layerNormModulate(txt, rowsPerItem: nTxt, mod: mc, shiftChunk: 3, scaleChunk: 4))
+            Ops.geluTanhInPlace(&hc)
+            Ops.gatedAddInPlace(&txt, b.ffc2(hc), rowsPerItem: nTxt, mod: mc, gateChunk: 5)
         }
 
-        var x = Ops.concatRows(txt, img)                      // [L+S, dim]
+        // Single-stream blocks work on [text; image] per item, items stacked: [B·(L+S), dim].
+        var x = Tensor(zeros: [nb * nAll, width])
+        for i in 0..<nb {
+            Ops.copyRows(txt, i * nTxt, into: &x, i * nAll, count: nTxt)
+            Ops.copyRows(img, i * nImg, into: &x, i * nAll + nTxt, count: nImg)
+        }
+        let mlpWidth = singleBlocks.first?.projMLP.outFeatures ?? 0
         for b in singleBlocks {
-            let m = b.norm(temb).data                          // shift, scale, gate
-            let n = Ops.modulate(Ops.layerNorm(x, eps: 1e-6), shift: m[0..<dim], scale: m[dim..<(2 * dim)])
+            let m = b.norm(temb)                                                   // shift, scale, gate: [B, 3·dim]
+            let n = Ops.layerNormModulate(x, rowsPerItem: nAll, mod: m, shiftChunk: 0, scaleChunk: 1)
             let a = b.attn
-            var q = Self.headNorm(a.q(n), heads: heads, weight: a.normQ)
-            var k = Self.headNorm(a.k(n), heads: heads, weight: a.normK)
-            let v = a.v(n)
-            Self.applyRope(&q, heads: heads, cos: cos, sin: sin)
-            Self.applyRope(&k, heads: heads, cos: cos, sin: sin)
-            let o = Ops.attention(q: q, k: k, v: v, heads: heads)
-            let mlp = Ops.geluTanh(b.projMLP(n))
-            x = Ops.gatedAdd(x, b.projOut(Ops.concatLast(o, mlp)), gate: m[(2 * dim)..<(3 * dim)])
+            var qa = a.q(n), ka = a.k(n)
+            let va = a.v(n)
+            Ops.headRMSNormInPlace(&qa, headDim: hd, weight: a.normQ)
+            Ops.headRMSNormInPlace(&ka, headDim: hd, weight: a.normK)
+            var mlp = b.projMLP(n)                                                 // [B·(L+S), mlp]
+            Ops.geluTanhInPlace(&mlp)
+            // proj_out input is [attention | mlp] per row.
+            var cat = Tensor(zeros: [nb * nAll, width + mlpWidth])
+            var q = Tensor(zeros: [nAll, width]), k = q, v = q
+            for i in 0..<nb {
+                Ops.copyRows(qa, i * nAll, into: &q, 0, count: nAll)
+                Ops.copyRows(ka, i * nAll, into: &k, 0, count: nAll)
+                Ops.copyRows(va, i * nAll, into: &v, 0, count: nAll)
+                let o = attend(q: &q, k: &k, v: v, cos: cos, sin: sin)
+                cat.data.withUnsafeMutableBufferPointer { c in
+                    o.data.withUnsafeBufferPointer { op in
+                        mlp.data.withUnsafeBufferPointer { mp in
+                            for r in 0..<nAll {
+                                let dst = c.baseAddress! + (i * nAll + r) * (width + mlpWidth)
+                                dst.update(from: op.baseAddress! + r * width, count: width)
+                                (dst + width).update(from: mp.baseAddress! + (i * nAll + r) * mlpWidth, count: mlpWidth)
+                            }
+                        }
+                    }
+                }
+            }
+            Ops.gatedAddInPlace(&x, b.projOut(cat), rowsPerItem: nAll, mod: m, gateChunk: 2)
         }
-        img = Ops.rows(x, nTxt, x.rows - nTxt)
-        let mo = normOut(temb).data                            // AdaLayerNormContinuous: scale first, then shift
-        let out = Ops.modulate(Ops.layerNorm(img, eps: 1e-6), shift: mo[dim..<(2 * dim)], scale: mo[0..<dim])
-        return projOut(out)
+
+        // AdaLayerNormContinuous: chunk 0 is scale, chunk 1 is shift.
+        var imgOut = Tensor(zeros: [nb * nImg, width])
+        for i in 0..<nb { Ops.copyRows(x, i * nAll + nTxt, into: &imgOut, i * nImg, count: nImg) }
+        let mo = normOut(temb)
+        let y = projOut(Ops.layerNormModulate(imgOut, rowsPerItem: nImg, mod: mo, shiftChunk: 1, scaleChunk: 0))
+        let c = y.lastDim
+        return (0..<nb).map { Tensor(shape: [nImg, c], data: Array(y.data[(($0) * nImg * c)..<(($0 + 1) * nImg * c)])) }
     }
 }

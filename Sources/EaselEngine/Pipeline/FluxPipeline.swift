@@ -182,43 +182,114 @@ public final class FluxPipeline {
     /// denoising step; returning false cancels (throws `CancellationError`).
     public func generate(_ r: GenerationRequest, progress: ((Int, Int) -> Bool)? = nil) throws -> [Tensor] {
         try validate(r)
-        let lh = r.height / latentScale, lw = r.width / latentScale
+        return try generateBatch([r]) { _, done, total in progress?(done, total) ?? true }[0].get()
+    }
+
+    /// Whether requests can share denoising steps: same size, steps and text length.
+    public func batchKey(_ r: GenerationRequest) -> String {
+        "\(r.width)x\(r.height)/\(r.steps)/\(r.maxSequenceLength ?? easel.maxSequenceLength)"
+    }
+
+    /// Most transformer items (images, ×2 with true CFG) run in one forward pass; larger batches are split.
+    public var maxForwardBatch = 16
+
+    /// Runs several requests together: every image of every request advances one step per transformer call, so the
+    /// GEMMs see all their rows at once. Each image depends only on its own request and seed, so an image is the
+    /// same alone or batched. `progress(request, done, total)` after each step; false cancels that request alone.
+    public func generateBatch(_ reqs: [GenerationRequest],
+                              progress: ((Int, Int, Int) -> Bool)? = nil) -> [Result<[Tensor], Error>] {
+        var results = [Result<[Tensor], Error>?](repeating: nil, count: reqs.count)
+        for (i, r) in reqs.enumerated() {
+            do {
+                try validate(r)
+                if batchKey(r) != batchKey(reqs[0]) { throw EngineError("batched requests must share size, steps and text length") }
+            } catch { results[i] = .failure(error) }
+        }
+        let live = reqs.indices.filter { results[$0] == nil }
+        guard let first = live.first else { return results.map { $0! } }
+        let r0 = reqs[first]
+        let lh = r0.height / latentScale, lw = r0.width / latentScale
         let seqLen = (lh / 2) * (lw / 2)
         let channels = transformer.config.inChannels
-        let maxSeq = r.maxSequenceLength ?? easel.maxSequenceLength
-        let cond = encodePrompt(r.prompt, maxSequenceLength: maxSeq)
-        let uncond = usesTrueCFG ? encodePrompt(r.negativePrompt, maxSequenceLength: maxSeq) : nil
-        let txtIds = Tensor(zeros: [cond.sequence.rows, 3])
+        let maxSeq = r0.maxSequenceLength ?? easel.maxSequenceLength
+        let (sigmas, timesteps, _) = scheduler.schedule(steps: r0.steps, imageSeqLen: seqLen)
         let imgIds = LatentPacking.imageIds(latentHeight: lh, latentWidth: lw)
-        let (sigmas, timesteps, _) = scheduler.schedule(steps: r.steps, imageSeqLen: seqLen)
-        let embeddedGuidance: Float? = transformer.config.guidanceEmbeds ? Float(r.guidance) : nil
 
-        var images: [Tensor] = []
-        let total = r.steps * r.numImages
-        for b in 0..<r.numImages {
-            var x: Tensor
-            if let l = r.latents {
-                x = Tensor(shape: [seqLen, channels], data: Array(l.data[(b * seqLen * channels)..<((b + 1) * seqLen * channels)]))
-            } else {
-                x = GaussianNoise.tensor(shape: [seqLen, channels], seed: r.seed &+ UInt64(b))
+        // One entry per image: its request, latents and text conditioning (plus the unconditional one for true CFG).
+        struct Slot { let req: Int; var x: Tensor; let cond: (sequence: Tensor, pooled: Tensor); let uncond: (sequence: Tensor, pooled: Tensor)? }
+        var slots: [Slot] = []
+        var uncondCache: [String: (sequence: Tensor, pooled: Tensor)] = [:]
+        for i in live {
+            let r = reqs[i]
+            let cond = encodePrompt(r.prompt, maxSequenceLength: maxSeq)
+            var uncond: (sequence: Tensor, pooled: Tensor)? = nil
+            if usesTrueCFG && r.guidance > 1 {
+                if uncondCache[r.negativePrompt] == nil { uncondCache[r.negativePrompt] = encodePrompt(r.negativePrompt, maxSequenceLength: maxSeq) }
+                uncond = uncondCache[r.negativePrompt]
             }
-            for (i, t) in timesteps.enumerated() {
-                var input = FluxTransformerInput(hiddenStates: x, encoderHiddenStates: cond.sequence, pooledProjections: cond.pooled,
-                                                 timestep: t / 1000, guidance: embeddedGuidance, imgIds: imgIds, txtIds: txtIds)
-                var v = transformer(input)
-                if let uncond {
-                    input.encoderHiddenStates = uncond.sequence
-                    input.pooledProjections = uncond.pooled
-                    let vu = transformer(input)
-                    let g = Float(r.guidance)
-                    v = Tensor(shape: v.shape, data: zip(v.data, vu.data).map { c, u in u + g * (c - u) })
+            for b in 0..<r.numImages {
+                let x: Tensor
+                if let l = r.latents {
+                    x = Tensor(shape: [seqLen, channels], data: Array(l.data[(b * seqLen * channels)..<((b + 1) * seqLen * channels)]))
+                } else {
+                    x = GaussianNoise.tensor(shape: [seqLen, channels], seed: r.seed &+ UInt64(b))
                 }
-                FlowMatchEulerScheduler.step(&x, velocity: v, sigma: sigmas[i], sigmaNext: sigmas[i + 1])
-                if let progress, !progress(b * r.steps + i + 1, total) { throw CancellationError() }
+                slots.append(Slot(req: i, x: x, cond: cond, uncond: uncond))
             }
-            images.append(decode(x, latentHeight: lh, latentWidth: lw))
         }
-        return images
+        let txtIds = Tensor(zeros: [slots[0].cond.sequence.rows, 3])
+        var canceled = Set<Int>()
+
+        for (step, t) in timesteps.enumerated() {
+            // Transformer items: each active slot's conditional pass, and its unconditional pass where it has one.
+            var inputs: [FluxTransformerInput] = []
+            var owners: [(slot: Int, uncond: Bool)] = []
+            for (si, s) in slots.enumerated() where !canceled.contains(s.req) {
+                let g: Float? = transformer.config.guidanceEmbeds ? Float(reqs[s.req].guidance) : nil
+                inputs.append(FluxTransformerInput(hiddenStates: s.x, encoderHiddenStates: s.cond.sequence,
+                                                   pooledProjections: s.cond.pooled, timestep: t / 1000, guidance: g,
+                                                   imgIds: imgIds, txtIds: txtIds))
+                owners.append((si, false))
+                if let u = s.uncond {
+                    inputs.append(FluxTransformerInput(hiddenStates: s.x, encoderHiddenStates: u.sequence,
+                                                       pooledProjections: u.pooled, timestep: t / 1000, guidance: g,
+                                                       imgIds: imgIds, txtIds: txtIds))
+                    owners.append((si, true))
+                }
+            }
+            var velocities: [Tensor] = []
+            var start = 0
+            while start < inputs.count {
+                let end = min(start + maxForwardBatch, inputs.count)
+                velocities += transformer.forward(Array(inputs[start..<end]))
+                start = end
+            }
+            var cond: [Int: Tensor] = [:], uncond: [Int: Tensor] = [:]
+            for (o, v) in zip(owners, velocities) { if o.uncond { uncond[o.slot] = v } else { cond[o.slot] = v } }
+            for (si, v) in cond {
+                var vel = v
+                if let u = uncond[si] {
+                    // true CFG as FluxPipeline: neg + scale·(cond − neg)
+                    let g = Float(reqs[slots[si].req].guidance)
+                    vel.data.withUnsafeMutableBufferPointer { c in u.data.withUnsafeBufferPointer { n in
+                        for j in 0..<c.count { c[j] = n[j] + g * (c[j] - n[j]) }
+                    }}
+                }
+                FlowMatchEulerScheduler.step(&slots[si].x, velocity: vel, sigma: sigmas[step], sigmaNext: sigmas[step + 1])
+            }
+            if let progress {
+                for i in live where !canceled.contains(i) {
+                    let n = reqs[i].numImages
+                    if !progress(i, (step + 1) * n, reqs[i].steps * n) { canceled.insert(i) }
+                }
+            }
+            if canceled.count == live.count { break }
+        }
+        for i in live {
+            if canceled.contains(i) { results[i] = .failure(CancellationError()); continue }
+            results[i] = .success(slots.filter { $0.req == i }.map { decode($0.x, latentHeight: lh, latentWidth: lw) })
+        }
+        return results.map { $0! }
     }
 
     /// Packed latents [S, C·4] → image [3, H, W] in [0, 1] (VAE decode or pixel shuffle, then diffusers' postprocess).
