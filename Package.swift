@@ -12,8 +12,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
-        // Prototypes for the few CBLAS/OpenBLAS entry points we call; links Debian's libopenblas.
-        .target(name: "CEaselBLAS", linkerSettings: [.linkedLibrary("openblas")]),
+        // CBLAS prototypes (links Debian's libopenblas) and the vectorized element-wise CPU kernels (exp, GELU, softmax).
+        .target(name: "CEaselCPU", linkerSettings: [.linkedLibrary("openblas")]),
         // zlib for PNG encoding (Debian zlib1g-dev).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // SQLite's C API for the job store (Debian libsqlite3-dev).
@@ -26,7 +26,7 @@ let package = Package(
         ),
         .target(
             name: "EaselEngine",
-            dependencies: ["CEaselBLAS", "CZlib"],
+            dependencies: ["CEaselCPU", "CZlib"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .executableTarget(

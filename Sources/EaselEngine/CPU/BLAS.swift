@@ -1,4 +1,4 @@
-import CEaselBLAS
+import CEaselCPU
 
 /// Thin wrappers over OpenBLAS' sgemm: every matrix product of the CPU backend goes through here.
 enum BLAS {

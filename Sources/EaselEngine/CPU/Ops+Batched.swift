@@ -1,3 +1,4 @@
+import CEaselCPU
 import Foundation
 
 /// Operators over a batch stacked by rows: item b owns rows [b·rowsPerItem, (b+1)·rowsPerItem) and takes its
@@ -57,18 +58,11 @@ extension Ops {
     }
 
     public static func geluTanhInPlace(_ x: inout Tensor) {
-        x.data.withUnsafeMutableBufferPointer { p in
-            for i in 0..<p.count {
-                let v = p[i]
-                p[i] = 0.5 * v * (1 + tanhf(0.7978845608028654 * (v + 0.044715 * v * v * v)))
-            }
-        }
+        x.data.withUnsafeMutableBufferPointer { p in easel_gelu_tanh(p.baseAddress!, p.count) }
     }
 
     public static func siluInPlace(_ x: inout Tensor) {
-        x.data.withUnsafeMutableBufferPointer { p in
-            for i in 0..<p.count { p[i] = p[i] / (1 + expf(-p[i])) }
-        }
+        x.data.withUnsafeMutableBufferPointer { p in easel_silu(p.baseAddress!, p.count) }
     }
 
     /// RMSNorm of every head's `headDim`-wide slice, in place, with a [headDim] weight.

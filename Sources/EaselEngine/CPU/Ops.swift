@@ -1,3 +1,4 @@
+import CEaselCPU
 import Foundation
 
 /// The CPU backend's operators. Plain f32 loops plus sgemm; this code is the numerical oracle the
@@ -51,17 +52,7 @@ public enum Ops {
                         for i in 0..<(sq * sk) { s[i] += bp[base + i] }
                     }
                 }
-                for i in 0..<sq {
-                    let row = s.baseAddress! + i * sk
-                    let valid = causal ? min(i + 1, sk) : sk
-                    var m = -Float.infinity
-                    for j in 0..<valid where row[j] > m { m = row[j] }
-                    var sum: Float = 0
-                    for j in 0..<valid { let e = expf(row[j] - m); row[j] = e; sum += e }
-                    let inv = 1 / sum
-                    for j in 0..<valid { row[j] *= inv }
-                    for j in valid..<sk { row[j] = 0 }
-                }
+                easel_softmax_rows(s.baseAddress!, Int32(sq), Int32(sk), causal ? 1 : 0)
                 BLAS.gemm(m: sq, n: dv, k: sk, a: s.baseAddress!, lda: sk,
                           b: vp.baseAddress! + h * dv, ldb: v.lastDim, transB: false,
                           c: op.baseAddress! + h * dv, ldc: heads * dv)
@@ -220,13 +211,11 @@ public enum Ops {
         Tensor(shape: x.shape, data: x.data.map(f))
     }
 
-    public static func silu(_ x: Tensor) -> Tensor { map(x) { $0 / (1 + expf(-$0)) } }
+    public static func silu(_ x: Tensor) -> Tensor { var y = x; siluInPlace(&y); return y }
     /// Exact (erf) GELU, torch's default.
     public static func gelu(_ x: Tensor) -> Tensor { map(x) { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) } }
     /// GELU with the tanh approximation (FLUX's feed-forward, T5's gated-gelu "gelu_new").
-    public static func geluTanh(_ x: Tensor) -> Tensor {
-        map(x) { v in 0.5 * v * (1 + tanhf(0.7978845608028654 * (v + 0.044715 * v * v * v))) }
-    }
+    public static func geluTanh(_ x: Tensor) -> Tensor { var y = x; geluTanhInPlace(&y); return y }
     /// CLIP's quick_gelu: x·σ(1.702x).
     public static func quickGelu(_ x: Tensor) -> Tensor { map(x) { $0 / (1 + expf(-1.702 * $0)) } }
 

@@ -217,7 +217,7 @@ public final class FluxTransformer {
     /// stacked so every Linear is one GEMM over the batch; attention runs per item. Returns [S, in_channels] each.
     public func forward(_ inputs: [FluxTransformerInput]) -> [Tensor] {
         let nb = inputs.count
-        let heads = config.numAttentionHeads, hd = config.attentionHeadDim
+        let hd = config.attentionHeadDim
         let nTxt = inputs[0].encoderHiddenStates.rows, nImg = inputs[0].hiddenStates.rows
         let nAll = nTxt + nImg
         for i in inputs {

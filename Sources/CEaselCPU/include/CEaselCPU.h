@@ -8,4 +8,14 @@ void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float a
                  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
+
+#include <stddef.h>
+// Element-wise kernels of the CPU backend (Sources/CEaselCPU/kernels.c). Each picks an AVX2+FMA path at run
+// time when the CPU has it, else a portable scalar path; both stay within a few ulp of libm.
+void easel_softmax_rows(float *x, int rows, int cols, int valid_prefix_causal);
+void easel_gelu_tanh(float *x, size_t n);
+void easel_silu(float *x, size_t n);
+void easel_exp(float *x, size_t n);
+// Tests turn the AVX2 path off to check the scalar one too.
+void easel_cpu_allow_simd(int allowed);
 #endif
