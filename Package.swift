@@ -27,6 +27,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // HTTP/1.1 server on POSIX sockets + epoll; knows nothing about jobs or models.
+        .target(name: "EaselHTTP"),
+        .testTarget(name: "EaselHTTPTests", dependencies: ["EaselHTTP"]),
         .testTarget(
             name: "EaselEngineTests",
             dependencies: ["EaselEngine"],
