@@ -22,6 +22,7 @@ final class StreamChannel: @unchecked Sendable {
     }
 
     var isOpen: Bool { lock.withLock { !finished && !failed } }
+    var isFailed: Bool { lock.withLock { failed } }
 
     func write(_ data: Data) -> Bool {
         lock.lock()
