@@ -147,6 +147,7 @@ final class Connection {
             if blockedOnOutput {
                 blockedOnOutput = false
                 processInput()
+                if case .reading = phase, readable { readAndProcess() }  // reading had paused on us
             } else if peerClosed {
                 close()
             }

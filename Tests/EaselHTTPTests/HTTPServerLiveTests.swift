@@ -140,6 +140,21 @@ final class HTTPServerLiveTests: XCTestCase {
         XCTAssertEqual(try client.readResponse().text, "ok")
     }
 
+    func test_live_largeBodiesAndPipelinedLargeResponses_arriveIntact() throws {
+        live = try LiveServer()
+        let client = try live.client(timeout: 10)
+        let upload = String(repeating: "u", count: 3 << 20)
+        try client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(upload.utf8.count)\r\n\r\n" + upload)
+        XCTAssertEqual(try client.readResponse().body.count, "POST /echo ".utf8.count + upload.utf8.count)
+        // 12 pipelined 1 MiB answers, unread until all are asked for: output backs up, reading pauses, then resumes.
+        let ask = String(repeating: "GET /big?n=1048576 HTTP/1.1\r\nHost: x\r\n\r\n", count: 12)
+        try client.send(ask)
+        Thread.sleep(forTimeInterval: 0.2)
+        for _ in 0..<12 { XCTAssertEqual(try client.readResponse().body.count, 1 << 20) }
+        try client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().text, "ok")
+    }
+
     func test_live_ipv6Loopback_serves() throws {
         let server = HTTPServer(host: "::1", port: 0, handler: HTTPClosureHandler { _, respond in respond(.text("v6")) })
         let port: Int

@@ -4,7 +4,7 @@ import XCTest
 
 /// Starts an `HTTPServer` on 127.0.0.1 with an ephemeral port and a small routing handler:
 /// `/echo` echoes method, path and body; `/slow?ms=N` answers after N ms without holding a thread;
-/// `/sse` streams `data: 1`, waits for `sseGate`, streams `data: 2`, finishes; anything else → "ok".
+/// `/big?n=N` answers N bytes; `/sse` streams `data: 1`, waits for `sseGate`, streams `data: 2`, finishes; anything else → "ok".
 final class LiveServer {
     let server: HTTPServer
     let port: Int
@@ -20,6 +20,9 @@ final class LiveServer {
                 var response = HTTPResponse.text("\(request.method) \(request.path) \(String(decoding: request.body, as: UTF8.self))")
                 response.headers.add("X-Remote", request.remoteAddress)
                 respond(response)
+            case "/big":
+                let n = Int(request.query["n"] ?? "") ?? 0
+                respond(HTTPResponse(body: .data(Data(repeating: UInt8(ascii: "b"), count: n))))
             case "/slow":
                 let ms = Int(request.query["ms"] ?? "") ?? 100
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(ms)) { respond(.text("slow \(ms)")) }
@@ -38,7 +41,7 @@ final class LiveServer {
                 respond(.text("ok"))
             }
         }
-        var captured: LiveServer!
+        weak var captured: LiveServer?
         server = HTTPServer(host: host, port: 0, limits: limits, handler: handler, logger: { line in captured?.log(line) })
         port = try server.start()
         captured = self
