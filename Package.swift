@@ -37,6 +37,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "EaselJobsTests", dependencies: ["EaselJobs"]),
+        // HTTP/1.1 server on POSIX sockets + epoll; knows nothing about jobs or models.
+        .target(name: "EaselHTTP"),
+        .testTarget(name: "EaselHTTPTests", dependencies: ["EaselHTTP"]),
         .testTarget(
             name: "EaselEngineTests",
             dependencies: ["EaselEngine"],

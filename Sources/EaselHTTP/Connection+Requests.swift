@@ -1,0 +1,148 @@
+import Foundation
+
+private let continueBytes = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+extension Connection {
+    /// Turns buffered bytes into requests (one at a time) or a refusal, then sends what is queued.
+    func processInput() {
+        while case .reading = phase {
+            if out.count - outIndex > Self.outputHighWater {
+                blockedOnOutput = true
+                break
+            }
+            guard let event = parser.next() else { break }
+            switch event {
+            case .expectContinue: enqueue(continueBytes)
+            case .request(let parsed): dispatch(parsed)
+            case .error(let error): refuse(error)
+            }
+        }
+        if case .reading = phase, headStartedAt == nil, parser.isMidRequest { headStartedAt = Monotonic.now() }
+        flush()
+    }
+
+    private func refuse(_ error: HTTPParseError) {
+        loop.core.log("\(remoteAddress): refused request: \(error)")
+        let response = HTTPResponse.error(status: error.status, message: error.message)
+        enqueue(ResponseEncoder.encode(response, .init(isHead: false, isHTTP10: false, keepAlive: false)).bytes)
+        phase = .closing
+    }
+
+    private func dispatch(_ parsed: ParsedRequest) {
+        requestID &+= 1
+        let id = requestID
+        phase = .handling
+        headStartedAt = nil
+        var mutableRequest = parsed.request
+        mutableRequest.remoteAddress = remoteAddress
+        let request = mutableRequest
+        let context = ResponseEncoder.Context(isHead: request.method == "HEAD", isHTTP10: parsed.isHTTP10, keepAlive: parsed.keepAlive)
+        let core = loop.core
+        let loop = self.loop
+        core.handlerQueue.async {
+            core.handler.handle(request) { response in
+                var context = context
+                context.keepAlive = context.keepAlive && !core.isStopping && !ResponseEncoder.wantsClose(response)
+                let encoded = ResponseEncoder.encode(response, context)
+                loop.execute {
+                    self.deliver(id: id, encoded.bytes, keepAlive: encoded.keepAlive, stream: encoded.stream, chunked: !context.isHTTP10)
+                }
+            }
+        }
+    }
+
+    private func deliver(id: UInt64, _ bytes: [UInt8], keepAlive: Bool, stream: ((HTTPStreamWriter) -> Void)?, chunked: Bool) {
+        guard case .handling = phase, id == requestID else { return }  // closed meanwhile, or a second respond
+        enqueue(bytes)
+        guard let stream else {
+            finishResponse(keepAlive: keepAlive)
+            return
+        }
+        let channel = StreamChannel(cap: limits.maxStreamBufferBytes, chunked: chunked)
+        let loop = self.loop
+        channel.notify = { [weak self] in loop.execute { self?.pumpStream() } }
+        phase = .streaming(channel)
+        keepAliveAfterStream = keepAlive
+        let writer = HTTPStreamWriter(channel: channel)
+        loop.core.handlerQueue.async { stream(writer) }
+        flush()
+    }
+
+    /// Moves queued stream bytes to the socket whenever the previous batch has gone out.
+    func pumpStream() {
+        while case .streaming(let channel) = phase {
+            if hasPendingOutput {
+                if channel.isFailed { abortStream() }
+                return
+            }
+            let (bytes, outcome) = channel.take()
+            switch outcome {
+            case .failed:
+                abortStream()
+                return
+            case .finished:
+                enqueue(bytes)
+                finishResponse(keepAlive: keepAliveAfterStream)
+                return
+            case .streaming:
+                if bytes.isEmpty { return }
+                enqueue(bytes)
+                if !write() { return }
+            }
+        }
+    }
+
+    private func abortStream() {
+        loop.core.log("\(remoteAddress): streaming response aborted (client too slow, gone, or writer dropped)")
+        close()
+    }
+
+    /// After a complete response is queued: next request, or close.
+    private func finishResponse(keepAlive: Bool) {
+        if keepAlive && !peerClosed && !loop.isShuttingDown {
+            phase = .reading
+            lastRead = Monotonic.now()
+            headStartedAt = parser.isMidRequest ? lastRead : nil
+            processInput()
+            if case .reading = phase, readable { readAndProcess() }
+        } else {
+            phase = .closing
+            flush()
+        }
+    }
+
+    /// Header timeout, idle timeout, stalled writes, linger deadline.
+    func checkTimeouts(now: UInt64) {
+        let idle = Monotonic.nanoseconds(limits.idleTimeout)
+        if hasPendingOutput && now > lastWrite + idle {
+            loop.core.log("\(remoteAddress): closing, client stopped reading")
+            close()
+            return
+        }
+        switch phase {
+        case .lingering:
+            if now >= lingerDeadline { close() }
+        case .reading:
+            if parser.state == .head, let started = headStartedAt {
+                if now > started + Monotonic.nanoseconds(limits.headerTimeout) {
+                    loop.core.log("\(remoteAddress): closing, request head not received in time")
+                    close()
+                }
+            } else if now > lastRead + idle {
+                close()
+            }
+        default:
+            break
+        }
+    }
+
+    /// Server stopping: idle connections close now; busy ones after their response (or now, if not graceful).
+    func shutdown(graceful: Bool) {
+        guard graceful else { return close() }
+        switch phase {
+        case .reading: if hasPendingOutput { phase = .closing } else { close() }
+        case .lingering: close()
+        default: break
+        }
+    }
+}
