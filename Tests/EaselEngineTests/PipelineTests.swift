@@ -112,3 +112,45 @@ final class PipelineTests: XCTestCase {
         XCTAssertThrowsError(try p.generate(r)) { XCTAssertTrue("\($0)".contains("multiples of 4"), "\($0)") }
     }
 }
+
+extension PipelineTests {
+    /// Copies a fixture pipeline to a temp folder so a test can damage it.
+    func scratchCopy(_ name: String) throws -> URL {
+        let dst = FileManager.default.temporaryDirectory.appendingPathComponent("easel-\(name)-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: Fixtures.pipeline(name), to: dst)
+        return dst
+    }
+
+    func test_load_unexpectedTransformerWeight_isReportedByName() throws {
+        let dir = try scratchCopy("schnell_square")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("transformer/diffusion_pytorch_model.safetensors")
+        let f = try SafeTensorsFile(url: url)
+        var tensors = try f.names.map { ($0, try f.tensor($0)) }
+        tensors.append(("transformer_blocks.0.extra_adapter.weight", Tensor(shape: [2], data: [1, 2])))
+        try FileManager.default.removeItem(at: url)
+        try SafeTensorsWriter.write(tensors, to: url)
+        XCTAssertThrowsError(try FluxPipeline(folder: dir)) { XCTAssertTrue("\($0)".contains("extra_adapter"), "\($0)") }
+    }
+
+    func test_load_missingWeight_isReportedByName() throws {
+        let dir = try scratchCopy("schnell_square")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("text_encoder_2/model.safetensors")
+        let f = try SafeTensorsFile(url: url)
+        let tensors = try f.names.filter { !$0.contains("block.1.layer.1.DenseReluDense.wo") }.map { ($0, try f.tensor($0)) }
+        try FileManager.default.removeItem(at: url)
+        try SafeTensorsWriter.write(tensors, to: url)
+        XCTAssertThrowsError(try FluxPipeline(folder: dir)) { XCTAssertTrue("\($0)".contains("block.1.layer.1.DenseReluDense.wo"), "\($0)") }
+    }
+
+    func test_load_unsupportedSchedulerOption_isAnErrorNamingTheKey() throws {
+        let dir = try scratchCopy("schnell_square")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("scheduler/scheduler_config.json")
+        var cfg = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        cfg["use_karras_sigmas"] = true
+        try JSONSerialization.data(withJSONObject: cfg).write(to: url)
+        XCTAssertThrowsError(try FluxPipeline(folder: dir)) { XCTAssertTrue("\($0)".contains("use_karras_sigmas"), "\($0)") }
+    }
+}

@@ -119,8 +119,13 @@ public final class FluxPipeline {
 
         let cw = try WeightStore(folder: component("text_encoder"), baseName: "model")
         clip = try CLIPTextModel(folder: component("text_encoder"), weights: cw)
+        // Buffers some exports carry, not weights.
+        try Self.checkAllUsed(cw, component: "text_encoder", ignoring: { $0.hasSuffix("position_ids") })
         let t5w = try WeightStore(folder: component("text_encoder_2"), baseName: "model")
         t5 = try T5Encoder(folder: component("text_encoder_2"), weights: t5w)
+        // The token embedding is stored twice (tied `shared` and `encoder.embed_tokens`); one copy goes unread.
+        try Self.checkAllUsed(t5w, component: "text_encoder_2",
+                              ignoring: { $0 == "shared.weight" || $0 == "encoder.embed_tokens.weight" })
         tokenizer = try Tokenizer.load(folder: component("tokenizer"))
         tokenizer2 = try Tokenizer.load(folder: component("tokenizer_2"))
 
@@ -135,6 +140,9 @@ public final class FluxPipeline {
         case "vae":
             let vw = try WeightStore(folder: component("vae"), baseName: "diffusion_pytorch_model")
             let v = try VAEDecoder(folder: component("vae"), weights: vw)
+            // The encoder half of the autoencoder is not used for text-to-image.
+            try Self.checkAllUsed(vw, component: "vae",
+                                  ignoring: { $0.hasPrefix("encoder.") || $0.hasPrefix("quant_conv.") })
             vae = v
             latentScale = v.scaleFactor
         default:
@@ -149,8 +157,8 @@ public final class FluxPipeline {
                            steps: easel.defaultSteps ?? 28, guidance: easel.defaultGuidance ?? 3.5)
     }
 
-    static func checkAllUsed(_ w: WeightStore, component: String) throws {
-        let unused = w.unusedNames()
+    static func checkAllUsed(_ w: WeightStore, component: String, ignoring: (String) -> Bool = { _ in false }) throws {
+        let unused = w.unusedNames().filter { !ignoring($0) }
         if !unused.isEmpty {
             throw EngineError("\(component): unexpected weights \(unused.prefix(8).joined(separator: ", "))\(unused.count > 8 ? " (+\(unused.count - 8) more)" : "")")
         }
