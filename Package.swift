@@ -27,7 +27,8 @@ let package = Package(
         .target(
             name: "EaselEngine",
             dependencies: ["CEaselCPU", "CZlib"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            // Optimized in debug builds too (with bounds checks): the tests run real pipelines, ~2x faster than -Onone.
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .executableTarget(
             name: "easel",
