@@ -1,0 +1,100 @@
+/* Easel CUDA kernels: exported C API.
+ *
+ * Every entry point takes a pointer to a plain parameter struct (device pointers, element strides, sizes, a
+ * CUDA stream) and returns an easel_status. Nothing here needs the CUDA headers: streams are passed as void*
+ * (a cudaStream_t / CUstream; NULL is the legacy default stream), so Swift and plain C can include this file.
+ * Launches are asynchronous on the given stream; a launch failure is reported as EASEL_ERR_LAUNCH (the CUDA
+ * error is then available from cudaGetLastError in the caller's runtime, and easel_last_cuda_error() here).
+ *
+ * Tensors are row-major; strides are in ELEMENTS, not bytes. bf16 data is passed as void* (raw 16-bit
+ * bfloat16, the layout of __nv_bfloat16 / torch.bfloat16).
+ */
+#ifndef EASEL_KERNELS_H
+#define EASEL_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum easel_status {
+    EASEL_OK = 0,
+    EASEL_ERR_INVALID_ARGUMENT = 1, /* null pointer, non-positive size, stride shorter than the row, ... */
+    EASEL_ERR_UNSUPPORTED = 2,      /* a size no kernel handles (e.g. a grid larger than CUDA allows) */
+    EASEL_ERR_LAUNCH = 3            /* the kernel launch itself failed (see easel_last_cuda_error) */
+} easel_status;
+
+typedef enum easel_dtype {
+    EASEL_DTYPE_BF16 = 0,
+    EASEL_DTYPE_F32 = 1
+} easel_dtype;
+
+/* Short English name of a status ("ok", "invalid argument", ...). Never NULL. */
+const char *easel_status_string(easel_status status);
+
+/* The cudaError_t (as int) of the last failed launch in this library on this thread; 0 if none. */
+int easel_last_cuda_error(void);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * RMSNorm, bf16 in/out, f32 math:
+ *     y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight[:]
+ *
+ * Rows are addressed on two levels so a strided view needs no copy: row r = (o, i) with o in [0, n_outer),
+ * i in [0, n_inner), and x[r, k] = x[o * x_stride_outer + i * x_stride_inner + k]. A plain [rows, dim] matrix is
+ * n_outer = rows, n_inner = 1, x_stride_outer = dim (x_stride_inner is then unused). FLUX's per-head QK-norm on a
+ * fused qkv [tokens, 3 * heads * 128] is n_outer = tokens, n_inner = heads, dim = 128, x_stride_outer =
+ * 3 * heads * 128, x_stride_inner = 128.
+ *
+ * Fast path (16-byte loads/stores): dim % 8 == 0, dim <= 8192, x / y / weight 16-byte aligned, and every stride a
+ * multiple of 8. Anything else valid runs a slower scalar kernel with the same results up to f32 rounding order.
+ * x and y may be the same buffer (in place) when their strides are equal; partial overlap is not allowed.
+ */
+typedef struct easel_rmsnorm_params {
+    const void *x;          /* bf16 */
+    const void *weight;     /* bf16 [dim], required */
+    void *y;                /* bf16 */
+    int64_t n_outer;
+    int64_t n_inner;        /* >= 1 */
+    int64_t dim;
+    int64_t x_stride_outer, x_stride_inner;
+    int64_t y_stride_outer, y_stride_inner;
+    float eps;              /* FLUX: 1e-6 */
+    void *stream;           /* cudaStream_t */
+} easel_rmsnorm_params;
+
+easel_status easel_rmsnorm_bf16(const easel_rmsnorm_params *params);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * LayerNorm without affine, fused with AdaLN modulation, bf16 in/out, f32 statistics:
+ *     y[b, s, :] = (x[b, s, :] - mean) / sqrt(var + eps) * (1 + scale[b, :]) + shift[b, :]
+ * mean and (biased) var over the last dim, as torch.nn.functional.layer_norm.
+ *
+ * x row (b, s) starts at x + b * x_stride_batch + s * x_stride_seq (likewise y); shift[b, :] at
+ * shift + b * shift_stride_batch, so shift / scale can be chunks of FLUX's [B, 6 * D] modulation output
+ * (stride 6 * D). shift and scale have the same dtype, mod_dtype (bf16 or f32).
+ *
+ * Fast path: dim % 8 == 0, dim <= 8192, all pointers 16-byte aligned, every stride a multiple of 8. Otherwise a
+ * scalar kernel. In place (x == y with equal strides) is allowed.
+ */
+typedef struct easel_layernorm_adaln_params {
+    const void *x;          /* bf16 */
+    const void *shift;      /* mod_dtype */
+    const void *scale;      /* mod_dtype */
+    void *y;                /* bf16 */
+    easel_dtype mod_dtype;
+    int64_t batch, seq, dim;
+    int64_t x_stride_batch, x_stride_seq;
+    int64_t y_stride_batch, y_stride_seq;
+    int64_t shift_stride_batch, scale_stride_batch;
+    float eps;              /* FLUX: 1e-6 */
+    void *stream;           /* cudaStream_t */
+} easel_layernorm_adaln_params;
+
+easel_status easel_layernorm_adaln_bf16(const easel_layernorm_adaln_params *params);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EASEL_KERNELS_H */
