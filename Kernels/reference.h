@@ -1,0 +1,158 @@
+// Plain C++ (no CUDA) reference code for the kernel checks: bf16 conversion, float64 references, error metrics.
+// Shared by the check programs (check/*.cu) and the CPU unit test (test_reference.cpp).
+#pragma once
+
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace easel_ref {
+
+// ---- bf16 ------------------------------------------------------------------------------------------------
+inline float bf16_to_f32(uint16_t h) {
+    uint32_t u = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// float -> bf16, round to nearest even (as __float2bfloat16_rn); NaN stays a (quiet) NaN.
+inline uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return static_cast<uint16_t>(u >> 16);
+}
+
+// double -> bf16 with a single rounding (round to nearest even). Going through float would round twice; rounding
+// to float with round-to-odd first (float has 16 more significand bits than bf16) makes the second rounding exact.
+inline uint16_t f64_to_bf16(double v) {
+    if (std::isnan(v)) return 0x7fc0;
+    float f = static_cast<float>(v);
+    if (std::isinf(f) && !std::isinf(v)) f = std::copysign(FLT_MAX, static_cast<float>(v));
+    if (static_cast<double>(f) != v) {
+        if (std::fabs(static_cast<double>(f)) > std::fabs(v)) f = std::nextafter(f, 0.0f);  // truncate
+        uint32_t u;
+        std::memcpy(&u, &f, 4);
+        u |= 1u;  // sticky bit: round to odd
+        std::memcpy(&f, &u, 4);
+    }
+    return f32_to_bf16(f);
+}
+
+inline double round_bf16(double v) { return bf16_to_f32(f64_to_bf16(v)); }
+
+inline bool bf16_is_nan(uint16_t h) { return (h & 0x7fffu) > 0x7f80u; }
+
+// Distance in representable bf16 values between two finite bf16 numbers (monotone integer mapping).
+inline int64_t bf16_ulp_distance(uint16_t a, uint16_t b) {
+    auto key = [](uint16_t h) -> int64_t { return (h & 0x8000u) ? -static_cast<int64_t>(h & 0x7fffu) : h; };
+    int64_t d = key(a) - key(b);
+    return d < 0 ? -d : d;
+}
+
+// ---- float64 references (dense rows; inputs are the exact values the kernel sees) ----------------------------
+
+// y[r, k] = x[r, k] / sqrt(mean_k(x[r, :]^2) + eps) * w[k]
+inline void rmsnorm_f64(const float *x, const float *w, double *y, int64_t rows, int64_t dim, double eps) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const float *xr = x + r * dim;
+        double ss = 0.0;
+        for (int64_t k = 0; k < dim; ++k) ss += static_cast<double>(xr[k]) * xr[k];
+        const double rs = 1.0 / std::sqrt(ss / static_cast<double>(dim) + eps);
+        for (int64_t k = 0; k < dim; ++k) y[r * dim + k] = xr[k] * rs * w[k];
+    }
+}
+
+// y[b, s, k] = (x - mean) / sqrt(var + eps) * (1 + scale[b, k]) + shift[b, k]; biased variance, two passes.
+inline void layernorm_adaln_f64(const float *x, const float *shift, const float *scale, double *y, int64_t batch,
+                                int64_t seq, int64_t dim, double eps) {
+    for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t s = 0; s < seq; ++s) {
+            const int64_t r = b * seq + s;
+            const float *xr = x + r * dim;
+            double sum = 0.0;
+            for (int64_t k = 0; k < dim; ++k) sum += xr[k];
+            const double mean = sum / static_cast<double>(dim);
+            double sq = 0.0;
+            for (int64_t k = 0; k < dim; ++k) sq += (xr[k] - mean) * (xr[k] - mean);
+            const double rstd = 1.0 / std::sqrt(sq / static_cast<double>(dim) + eps);
+            for (int64_t k = 0; k < dim; ++k)
+                y[r * dim + k] = (xr[k] - mean) * rstd * (1.0 + scale[b * dim + k]) + shift[b * dim + k];
+        }
+    }
+}
+
+// ---- error metrics --------------------------------------------------------------------------------------------
+
+struct ErrorStats {
+    double rel_l2 = 0;          // ||out - ref|| / ||ref||
+    double max_abs = 0;         // max |out - ref|
+    double rel_l2_bf16ref = 0;  // the same for the same-precision reference bf16(ref): the floor of bf16 output
+    double mismatch_frac = 0;   // fraction of elements where out != bf16(ref) bit for bit
+    int64_t max_ulp = 0;        // max distance from bf16(ref) in bf16 ulps
+    int64_t n = 0;
+};
+
+// out: the kernel's bf16 outputs (dense, same order as ref).
+inline ErrorStats compare_bf16(const uint16_t *out, const double *ref, int64_t n) {
+    ErrorStats e;
+    e.n = n;
+    double num = 0, den = 0, num_bf = 0;
+    int64_t mismatches = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const double o = bf16_to_f32(out[i]);
+        const uint16_t rb = f64_to_bf16(ref[i]);
+        const double d = o - ref[i], dbf = bf16_to_f32(rb) - ref[i];
+        num += d * d;
+        num_bf += dbf * dbf;
+        den += ref[i] * ref[i];
+        if (std::fabs(d) > e.max_abs || std::isnan(d)) e.max_abs = std::isnan(d) ? INFINITY : std::fabs(d);
+        if (out[i] != rb) {
+            ++mismatches;
+            const int64_t u = bf16_is_nan(out[i]) ? INT64_MAX : bf16_ulp_distance(out[i], rb);
+            if (u > e.max_ulp) e.max_ulp = u;
+        }
+    }
+    e.rel_l2 = std::sqrt(num / den);
+    e.rel_l2_bf16ref = std::sqrt(num_bf / den);
+    e.mismatch_frac = n ? static_cast<double>(mismatches) / static_cast<double>(n) : 0.0;
+    return e;
+}
+
+// The acceptance rule of every check (explained in Kernels/README.md): a kernel that computes in f32 and rounds
+// once to bf16 differs from the float64 reference by its bf16 output rounding (rel_l2_bf16ref) plus f32 noise,
+// which only flips the rounding of values that lie within ~1e-6 relative of a rounding midpoint. So:
+//   rel_l2 <= kRelErrFactor * rel_l2_bf16ref   (the error is the bf16 floor, not a multiple of it), and
+//   mismatch_frac <= kMaxMismatchFrac          (catches small systematic errors, e.g. dividing by dim - 1, that
+//                                               hide below the rounding floor in rel_l2).
+constexpr double kRelErrFactor = 1.25;
+constexpr double kMaxMismatchFrac = 0.01;
+
+inline bool within_tolerance(const ErrorStats &e) {
+    return std::isfinite(e.rel_l2) && e.rel_l2 <= kRelErrFactor * e.rel_l2_bf16ref &&
+           e.mismatch_frac <= kMaxMismatchFrac;
+}
+
+// ---- deterministic random numbers (splitmix64 + Box-Muller) -------------------------------------------------
+struct Rng {
+    uint64_t s;
+    explicit Rng(uint64_t seed) : s(seed) {}
+    uint64_t next() {
+        uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+    double uniform() { return (next() >> 11) * 0x1.0p-53; }  // [0, 1)
+    double normal() {
+        double u1 = uniform(), u2 = uniform();
+        if (u1 < 1e-300) u1 = 1e-300;
+        return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+    }
+};
+
+}  // namespace easel_ref

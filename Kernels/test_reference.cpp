@@ -1,0 +1,199 @@
+// CPU unit test of reference.h: bf16 rounding, the float64 references on hand-computed cases, and the acceptance
+// rule (an f32 emulation of each kernel passes it; the usual bugs and a double-rounding pipeline fail it).
+// Build and run: g++ -std=c++17 -O2 -Wall -Wextra -Werror Kernels/test_reference.cpp -o /tmp/t && /tmp/t
+// (Scripts/build-kernels does this too.)
+#include <cstdio>
+#include <cstdlib>
+
+#include "reference.h"
+
+using namespace easel_ref;
+
+static int g_failures = 0;
+#define EXPECT(cond)                                                           \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+            ++g_failures;                                                      \
+        }                                                                      \
+    } while (0)
+
+static bool near(double a, double b, double tol = 1e-12) { return std::fabs(a - b) <= tol * (1 + std::fabs(b)); }
+
+static void test_bf16() {
+    EXPECT(f32_to_bf16(1.0f) == 0x3f80);
+    EXPECT(f32_to_bf16(-2.0f) == 0xc000);
+    EXPECT(bf16_to_f32(0x3f80) == 1.0f);
+    EXPECT(f32_to_bf16(1.0f + 0x1p-8f) == 0x3f80);         // tie -> even (down)
+    EXPECT(f32_to_bf16(1.0f + 3 * 0x1p-8f) == 0x3f82);     // tie -> even (up)
+    EXPECT(f32_to_bf16(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);
+    EXPECT(bf16_is_nan(f32_to_bf16(NAN)));
+    EXPECT(f32_to_bf16(INFINITY) == 0x7f80);
+    EXPECT(f32_to_bf16(3.4e38f) == 0x7f80);                // rounds past the largest bf16
+    // double -> bf16 rounds once: 1 + 2^-8 + 2^-40 is above the midpoint, though (float) of it is the midpoint.
+    EXPECT(f64_to_bf16(1.0 + 0x1p-8 + 0x1p-40) == 0x3f81);
+    EXPECT(f64_to_bf16(1.0 + 0x1p-8) == 0x3f80);
+    EXPECT(f64_to_bf16(-(1.0 + 0x1p-8 + 0x1p-40)) == 0xbf81);
+    EXPECT(round_bf16(0.1) == bf16_to_f32(f32_to_bf16(0.1f)));
+    // exhaustive: every bf16 value survives a round trip through float and through double
+    for (uint32_t h = 0; h < 0x10000; ++h) {
+        if (bf16_is_nan(static_cast<uint16_t>(h))) continue;
+        EXPECT(f32_to_bf16(bf16_to_f32(static_cast<uint16_t>(h))) == h);
+        EXPECT(f64_to_bf16(bf16_to_f32(static_cast<uint16_t>(h))) == h);
+    }
+    EXPECT(bf16_ulp_distance(0x3f80, 0x3f81) == 1);
+    EXPECT(bf16_ulp_distance(0x0001, 0x8001) == 2);
+    EXPECT(bf16_ulp_distance(0x0000, 0x8000) == 0);
+}
+
+static void test_references() {
+    const float x[2] = {3, 4}, w[2] = {1, 2};
+    double y[2];
+    rmsnorm_f64(x, w, y, 1, 2, 0.0);
+    EXPECT(near(y[0], 3 / std::sqrt(12.5)) && near(y[1], 8 / std::sqrt(12.5)));
+    rmsnorm_f64(x, w, y, 1, 2, 0.5);
+    EXPECT(near(y[0], 3 / std::sqrt(13.0)));
+
+    const float lx[8] = {1, 2, 3, 4, 10, 10, 10, 10};
+    const float shift[8] = {0, 0, 0, 10, 1, 1, 1, 1}, scale[8] = {0, 1, 0, 0, 0, 0, 0, 0};
+    double ly[8];
+    layernorm_adaln_f64(lx, shift, scale, ly, 2, 1, 4, 0.0);  // batch 2, seq 1: row b uses shift/scale[b]
+    const double r = 1 / std::sqrt(1.25);
+    EXPECT(near(ly[0], -1.5 * r) && near(ly[1], -0.5 * r * 2) && near(ly[2], 0.5 * r) && near(ly[3], 1.5 * r + 10));
+    layernorm_adaln_f64(lx, shift, scale, ly, 2, 1, 4, 1e-6);  // constant row: x - mean = 0 -> y = shift
+    EXPECT(near(ly[4], 1.0) && near(ly[7], 1.0));
+    layernorm_adaln_f64(lx, shift, scale, ly, 1, 2, 4, 1e-6);  // batch 1, seq 2: both rows use shift/scale[0]
+    EXPECT(near(ly[4], 0.0) && near(ly[7], 10.0));
+
+    const uint16_t out[3] = {f32_to_bf16(1.0f), f32_to_bf16(2.0f), 0x7fc0};
+    const double ref[3] = {1.0, 2.0, 3.0};
+    ErrorStats e = compare_bf16(out, ref, 3);
+    EXPECT(!within_tolerance(e) && std::isinf(e.max_abs));
+}
+
+// ---- emulations of the kernels (f32 math, one rounding), and deliberately wrong variants -------------------
+enum Variant { kKernel, kDimMinus1, kNoEps, kDoubleRounding };
+
+static std::vector<uint16_t> rms_emul(const std::vector<float> &x, const std::vector<float> &w, int64_t rows,
+                                      int64_t dim, float eps, Variant v) {
+    std::vector<uint16_t> y(x.size());
+    for (int64_t r = 0; r < rows; ++r) {
+        float ss = 0;
+        for (int64_t k = 0; k < dim; ++k) ss = std::fma(x[r * dim + k], x[r * dim + k], ss);
+        const float n = static_cast<float>(v == kDimMinus1 ? dim - 1 : dim);
+        const float rs = 1.0f / std::sqrt(ss / n + (v == kNoEps ? 0.0f : eps));
+        for (int64_t k = 0; k < dim; ++k) {
+            float t = x[r * dim + k] * rs;
+            if (v == kDoubleRounding) t = bf16_to_f32(f32_to_bf16(t));  // torch-style: normalize, round, scale
+            y[r * dim + k] = f32_to_bf16(t * w[k]);
+        }
+    }
+    return y;
+}
+
+static std::vector<uint16_t> ln_emul(const std::vector<float> &x, const std::vector<float> &sh,
+                                     const std::vector<float> &sc, int64_t batch, int64_t seq, int64_t dim, float eps,
+                                     Variant v) {
+    std::vector<uint16_t> y(x.size());
+    for (int64_t r = 0; r < batch * seq; ++r) {
+        const int64_t b = r / seq;
+        const float *xr = &x[r * dim];
+        float sum = 0;
+        for (int64_t k = 0; k < dim; ++k) sum += xr[k];
+        const float mean = sum / dim;
+        float sq = 0;
+        for (int64_t k = 0; k < dim; ++k) sq = std::fma(xr[k] - mean, xr[k] - mean, sq);
+        const float n = static_cast<float>(v == kDimMinus1 ? dim - 1 : dim);
+        const float rstd = 1.0f / std::sqrt(sq / n + (v == kNoEps ? 0.0f : eps));
+        for (int64_t k = 0; k < dim; ++k) {
+            float t = (xr[k] - mean) * rstd;
+            if (v == kDoubleRounding) {  // torch eager in bf16: layer_norm -> bf16, (1 + scale) -> bf16, ...
+                t = bf16_to_f32(f32_to_bf16(t));
+                const float s1 = bf16_to_f32(f32_to_bf16(1.0f + sc[b * dim + k]));
+                const float m = bf16_to_f32(f32_to_bf16(t * s1));
+                y[r * dim + k] = f32_to_bf16(m + sh[b * dim + k]);
+            } else {
+                y[r * dim + k] = f32_to_bf16(std::fma(t, 1.0f + sc[b * dim + k], sh[b * dim + k]));
+            }
+        }
+    }
+    return y;
+}
+
+static float rand_bf16(Rng &rng, double mean, double sd) { return round_bf16(mean + sd * rng.normal()); }
+
+static void report(const char *what, const ErrorStats &e, bool expect_pass) {
+    const bool pass = within_tolerance(e);
+    std::printf("  %-44s rel_l2 %.3e  bf16-floor %.3e  ratio %.3f  mismatch %.4f%%  max_ulp %lld  -> %s%s\n", what,
+                e.rel_l2, e.rel_l2_bf16ref, e.rel_l2 / e.rel_l2_bf16ref, 100 * e.mismatch_frac,
+                static_cast<long long>(e.max_ulp), pass ? "pass" : "fail", pass == expect_pass ? "" : "   <-- WRONG");
+    EXPECT(pass == expect_pass);
+}
+
+static void test_acceptance_rule() {
+    Rng rng(12345);
+    const float eps = 1e-6f;
+    for (int64_t dim : {128, 3072}) {
+        const int64_t rows = dim == 128 ? 4096 : 256;
+        std::vector<float> x(rows * dim), w(dim);
+        for (int64_t r = 0; r < rows; ++r) {
+            const double row_scale = std::pow(10.0, 2 * rng.uniform() - 1);  // rows of different magnitude
+            for (int64_t k = 0; k < dim; ++k) x[r * dim + k] = rand_bf16(rng, 0, row_scale);
+        }
+        for (auto &v : w) v = rand_bf16(rng, 1, 0.3);
+        std::vector<double> ref(x.size());
+        rmsnorm_f64(x.data(), w.data(), ref.data(), rows, dim, eps);
+        std::printf("rmsnorm dim %lld (f32 emulation of the kernel vs float64):\n", static_cast<long long>(dim));
+        const char *names[] = {"kernel math", "bug: mean over dim-1", "bug: eps dropped", "double rounding (torch-like)"};
+        for (Variant v : {kKernel, kDimMinus1, kNoEps, kDoubleRounding}) {
+            if (v == kNoEps) continue;  // eps = 1e-6 is invisible next to mean(x^2) ~ 1e-2..1e2 (see below)
+            const bool expect_pass = v == kKernel || (v == kDimMinus1 && dim > 4096);
+            report(names[v], compare_bf16(rms_emul(x, w, rows, dim, eps, v).data(), ref.data(), ref.size()),
+                   expect_pass);
+        }
+    }
+    {  // eps matters only for tiny rows: a row with mean(x^2) ~ eps
+        const int64_t rows = 64, dim = 128;
+        std::vector<float> x(rows * dim), w(dim, 1.0f);
+        for (auto &v : x) v = rand_bf16(rng, 0, 1e-3);
+        std::vector<double> ref(x.size());
+        rmsnorm_f64(x.data(), w.data(), ref.data(), rows, dim, eps);
+        std::printf("rmsnorm dim 128, rows with mean(x^2) ~ eps:\n");
+        report("kernel math", compare_bf16(rms_emul(x, w, rows, dim, eps, kKernel).data(), ref.data(), ref.size()),
+               true);
+        report("bug: eps dropped", compare_bf16(rms_emul(x, w, rows, dim, eps, kNoEps).data(), ref.data(), ref.size()),
+               false);
+    }
+    for (bool f32_mod : {false, true}) {
+        const int64_t batch = 2, seq = 64, dim = 3072;
+        std::vector<float> x(batch * seq * dim), sh(batch * dim), sc(batch * dim);
+        for (auto &v : x) v = rand_bf16(rng, 0.5, 2.0);  // a mean offset, so the variance pass matters
+        for (int64_t i = 0; i < batch * dim; ++i) {
+            sh[i] = f32_mod ? static_cast<float>(0.5 * rng.normal()) : rand_bf16(rng, 0, 0.5);
+            sc[i] = f32_mod ? static_cast<float>(0.3 * rng.normal()) : rand_bf16(rng, 0, 0.3);
+        }
+        std::vector<double> ref(x.size());
+        layernorm_adaln_f64(x.data(), sh.data(), sc.data(), ref.data(), batch, seq, dim, eps);
+        std::printf("layernorm+adaln B=%lld S=%lld D=%lld, %s modulation:\n", static_cast<long long>(batch),
+                    static_cast<long long>(seq), static_cast<long long>(dim), f32_mod ? "f32" : "bf16");
+        report("kernel math", compare_bf16(ln_emul(x, sh, sc, batch, seq, dim, eps, kKernel).data(), ref.data(),
+                                           ref.size()), true);
+        report("bug: variance over dim-1", compare_bf16(ln_emul(x, sh, sc, batch, seq, dim, eps, kDimMinus1).data(),
+                                                        ref.data(), ref.size()), false);
+        report("double rounding (torch eager bf16)",
+               compare_bf16(ln_emul(x, sh, sc, batch, seq, dim, eps, kDoubleRounding).data(), ref.data(), ref.size()),
+               false);
+    }
+}
+
+int main() {
+    test_bf16();
+    test_references();
+    test_acceptance_rule();
+    if (g_failures) {
+        std::fprintf(stderr, "test_reference: %d failure(s)\n", g_failures);
+        return 1;
+    }
+    std::printf("test_reference: all passed\n");
+    return 0;
+}
