@@ -148,11 +148,20 @@ struct Rng {
         return z ^ (z >> 31);
     }
     double uniform() { return (next() >> 11) * 0x1.0p-53; }  // [0, 1)
-    double normal() {
+    double normal() {  // Box-Muller, both values used
+        if (have_spare) {
+            have_spare = false;
+            return spare;
+        }
         double u1 = uniform(), u2 = uniform();
         if (u1 < 1e-300) u1 = 1e-300;
-        return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+        const double r = std::sqrt(-2.0 * std::log(u1)), a = 6.283185307179586 * u2;
+        spare = r * std::sin(a);
+        have_spare = true;
+        return r * std::cos(a);
     }
+    double spare = 0;
+    bool have_spare = false;
 };
 
 }  // namespace easel_ref

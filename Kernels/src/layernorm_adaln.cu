@@ -23,14 +23,16 @@ __device__ __forceinline__ float mod_at(const float *p, int64_t k) { return p[k]
 template <typename ModT, int TPR, int VECS, int BLOCK>
 __global__ void __launch_bounds__(BLOCK)
     ln_adaln_vec_kernel(const __nv_bfloat16 *x, const ModT *__restrict__ shift, const ModT *__restrict__ scale,
-                        __nv_bfloat16 *y, int64_t rows, int64_t seq, int dim, int64_t xsb, int64_t xss, int64_t ysb,
+                        __nv_bfloat16 *y, uint32_t rows, uint32_t seq, int dim, int64_t xsb, int64_t xss, int64_t ysb,
                         int64_t yss, int64_t shsb, int64_t scsb, float eps) {
     constexpr int kRowsPerBlock = BLOCK / TPR;
     __shared__ float smem[TPR > 32 ? TPR / 32 : 1];
     const int t = static_cast<int>(threadIdx.x) % TPR;
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / TPR;
+    // 32-bit row arithmetic (the launcher caps rows below 2^31): a 64-bit division is a subroutine call whose
+    // calling convention costs a register spill on sm_80.
+    const uint32_t row = blockIdx.x * kRowsPerBlock + threadIdx.x / TPR;
     const bool active = row < rows;  // inactive lanes still join the shuffles
-    const int64_t b = active ? row / seq : 0, s = active ? row - b * seq : 0;
+    const uint32_t b = active ? row / seq : 0u, s = active ? row - b * seq : 0u;
     const uint4 *xr = reinterpret_cast<const uint4 *>(x + b * xsb + s * xss);
     const int nvec = dim >> 3;
     const float inv_dim = 1.0f / static_cast<float>(dim);
@@ -40,12 +42,9 @@ __global__ void __launch_bounds__(BLOCK)
 #pragma unroll
     for (int j = 0; j < VECS; ++j) {
         const int idx = j * TPR + t;
-        if (active && idx < nvec) {
-            unpack8(xr[idx], v[j]);
-        } else {
-#pragma unroll
-            for (int k = 0; k < 8; ++k) v[j][k] = 0.0f;
-        }
+        uint4 q = make_uint4(0u, 0u, 0u, 0u);  // bf16 zeros pad the row to TPR * VECS vectors
+        if (active && idx < nvec) q = load16(xr + idx);
+        unpack8(q, v[j]);
 #pragma unroll
         for (int k = 0; k < 8; ++k) sum += v[j][k];
     }
@@ -84,11 +83,11 @@ __global__ void __launch_bounds__(BLOCK)
 template <typename ModT>
 __global__ void __launch_bounds__(kFallbackThreads)
     ln_adaln_scalar_kernel(const __nv_bfloat16 *x, const ModT *__restrict__ shift, const ModT *__restrict__ scale,
-                           __nv_bfloat16 *y, int64_t seq, int dim, int64_t xsb, int64_t xss, int64_t ysb,
+                           __nv_bfloat16 *y, uint32_t seq, int dim, int64_t xsb, int64_t xss, int64_t ysb,
                            int64_t yss, int64_t shsb, int64_t scsb, float eps) {
     __shared__ float smem[kFallbackThreads / 32];
-    const int64_t row = blockIdx.x;
-    const int64_t b = row / seq, s = row - b * seq;
+    const uint32_t row = blockIdx.x;
+    const uint32_t b = row / seq, s = row - b * seq;
     const __nv_bfloat16 *xr = x + b * xsb + s * xss;
     __nv_bfloat16 *yr = y + b * ysb + s * yss;
     const float inv_dim = 1.0f / static_cast<float>(dim);
@@ -114,11 +113,10 @@ template <typename ModT, int TPR, int VECS, int BLOCK>
 easel_status launch_vec(const easel_layernorm_adaln_params &p, int64_t rows, cudaStream_t stream) {
     constexpr int kRowsPerBlock = BLOCK / TPR;
     const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-    if (blocks > INT32_MAX) return EASEL_ERR_UNSUPPORTED;
     ln_adaln_vec_kernel<ModT, TPR, VECS, BLOCK><<<static_cast<unsigned>(blocks), BLOCK, 0, stream>>>(
         static_cast<const __nv_bfloat16 *>(p.x), static_cast<const ModT *>(p.shift),
-        static_cast<const ModT *>(p.scale), static_cast<__nv_bfloat16 *>(p.y), rows, p.seq,
-        static_cast<int>(p.dim), p.x_stride_batch, p.x_stride_seq, p.y_stride_batch, p.y_stride_seq,
+        static_cast<const ModT *>(p.scale), static_cast<__nv_bfloat16 *>(p.y), static_cast<uint32_t>(rows),
+        static_cast<uint32_t>(p.seq), static_cast<int>(p.dim), p.x_stride_batch, p.x_stride_seq, p.y_stride_batch, p.y_stride_seq,
         p.shift_stride_batch, p.scale_stride_batch, p.eps);
     return launch_status();
 }
@@ -147,10 +145,10 @@ easel_status dispatch(const easel_layernorm_adaln_params &p, int64_t rows, bool 
         EASEL_LN_CASE(128, 8, 128)
 #undef EASEL_LN_CASE
     }
-    if (rows > INT32_MAX) return EASEL_ERR_UNSUPPORTED;
     ln_adaln_scalar_kernel<ModT><<<static_cast<unsigned>(rows), kFallbackThreads, 0, stream>>>(
         static_cast<const __nv_bfloat16 *>(p.x), static_cast<const ModT *>(p.shift),
-        static_cast<const ModT *>(p.scale), static_cast<__nv_bfloat16 *>(p.y), p.seq, static_cast<int>(p.dim),
+        static_cast<const ModT *>(p.scale), static_cast<__nv_bfloat16 *>(p.y), static_cast<uint32_t>(p.seq),
+        static_cast<int>(p.dim),
         p.x_stride_batch, p.x_stride_seq, p.y_stride_batch, p.y_stride_seq, p.shift_stride_batch,
         p.scale_stride_batch, p.eps);
     return launch_status();
@@ -172,7 +170,7 @@ extern "C" easel_status easel_layernorm_adaln_bf16(const easel_layernorm_adaln_p
         return EASEL_ERR_INVALID_ARGUMENT;
     if (!rows_disjoint(p.batch, p.seq, p.dim, p.y_stride_batch, p.y_stride_seq)) return EASEL_ERR_INVALID_ARGUMENT;
     if (p.batch == 0) return EASEL_OK;
-    if (p.batch > INT64_MAX / p.seq) return EASEL_ERR_UNSUPPORTED;
+    if (p.batch > INT32_MAX / p.seq) return EASEL_ERR_UNSUPPORTED;  // rows < 2^31 (32-bit row math)
     const int64_t rows = p.batch * p.seq;
     cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
 

@@ -55,6 +55,11 @@ __device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
     return v;
 }
 
+// One 16-byte load of data read once (x): ld.global.cs, evict-first (LDG.E.EF.128), as llm.c's load128cs. Through
+// an intrinsic so it stays one 128-bit load: a plain `v = ptr[i]` under a predicate is split by nvcc 13 into four
+// predicated 32-bit loads (seen in the SASS; Scripts/build-kernels now checks for it).
+__device__ __forceinline__ uint4 load16(const uint4 *p) { return __ldcs(p); }
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);

@@ -11,14 +11,16 @@ namespace {
 template <int TPR, int VECS, int BLOCK>
 __global__ void __launch_bounds__(BLOCK)
     rmsnorm_vec_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *__restrict__ weight, __nv_bfloat16 *y,
-                       int64_t rows, int64_t n_inner, int dim, int64_t xso, int64_t xsi, int64_t yso, int64_t ysi,
+                       uint32_t rows, uint32_t n_inner, int dim, int64_t xso, int64_t xsi, int64_t yso, int64_t ysi,
                        float eps) {
     constexpr int kRowsPerBlock = BLOCK / TPR;
     __shared__ float smem[TPR > 32 ? TPR / 32 : 1];
     const int t = static_cast<int>(threadIdx.x) % TPR;
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / TPR;
+    // 32-bit row arithmetic (the launcher caps rows below 2^31): a 64-bit division is a subroutine call whose
+    // calling convention costs a register spill on sm_80.
+    const uint32_t row = blockIdx.x * kRowsPerBlock + threadIdx.x / TPR;
     const bool active = row < rows;  // inactive lanes still join the shuffles
-    const int64_t o = active ? row / n_inner : 0, i = active ? row - o * n_inner : 0;
+    const uint32_t o = active ? row / n_inner : 0u, i = active ? row - o * n_inner : 0u;
     const uint4 *xr = reinterpret_cast<const uint4 *>(x + o * xso + i * xsi);
     const int nvec = dim >> 3;
 
@@ -27,12 +29,9 @@ __global__ void __launch_bounds__(BLOCK)
 #pragma unroll
     for (int j = 0; j < VECS; ++j) {
         const int idx = j * TPR + t;
-        if (active && idx < nvec) {
-            unpack8(xr[idx], v[j]);
-        } else {
-#pragma unroll
-            for (int k = 0; k < 8; ++k) v[j][k] = 0.0f;
-        }
+        uint4 q = make_uint4(0u, 0u, 0u, 0u);  // bf16 zeros pad the row to TPR * VECS vectors
+        if (active && idx < nvec) q = load16(xr + idx);
+        unpack8(q, v[j]);
 #pragma unroll
         for (int k = 0; k < 8; ++k) ss = fmaf(v[j][k], v[j][k], ss);
     }
@@ -57,10 +56,10 @@ __global__ void __launch_bounds__(BLOCK)
 
 __global__ void __launch_bounds__(kFallbackThreads)
     rmsnorm_scalar_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *__restrict__ weight, __nv_bfloat16 *y,
-                          int64_t n_inner, int dim, int64_t xso, int64_t xsi, int64_t yso, int64_t ysi, float eps) {
+                          uint32_t n_inner, int dim, int64_t xso, int64_t xsi, int64_t yso, int64_t ysi, float eps) {
     __shared__ float smem[kFallbackThreads / 32];
-    const int64_t row = blockIdx.x;
-    const int64_t o = row / n_inner, i = row - o * n_inner;
+    const uint32_t row = blockIdx.x;
+    const uint32_t o = row / n_inner, i = row - o * n_inner;
     const __nv_bfloat16 *xr = x + o * xso + i * xsi;
     __nv_bfloat16 *yr = y + o * yso + i * ysi;
     float ss = 0.0f;
@@ -78,10 +77,10 @@ template <int TPR, int VECS, int BLOCK>
 easel_status launch_vec(const easel_rmsnorm_params &p, int64_t rows, cudaStream_t stream) {
     constexpr int kRowsPerBlock = BLOCK / TPR;
     const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-    if (blocks > INT32_MAX) return EASEL_ERR_UNSUPPORTED;
     rmsnorm_vec_kernel<TPR, VECS, BLOCK><<<static_cast<unsigned>(blocks), BLOCK, 0, stream>>>(
         static_cast<const __nv_bfloat16 *>(p.x), static_cast<const __nv_bfloat16 *>(p.weight),
-        static_cast<__nv_bfloat16 *>(p.y), rows, p.n_inner, static_cast<int>(p.dim), p.x_stride_outer,
+        static_cast<__nv_bfloat16 *>(p.y), static_cast<uint32_t>(rows), static_cast<uint32_t>(p.n_inner),
+        static_cast<int>(p.dim), p.x_stride_outer,
         p.x_stride_inner, p.y_stride_outer, p.y_stride_inner, p.eps);
     return launch_status();
 }
@@ -100,7 +99,7 @@ extern "C" easel_status easel_rmsnorm_bf16(const easel_rmsnorm_params *params) {
     if (!rows_disjoint(p.n_outer, p.n_inner, p.dim, p.y_stride_outer, p.y_stride_inner))
         return EASEL_ERR_INVALID_ARGUMENT;
     if (p.n_outer == 0) return EASEL_OK;
-    if (p.n_outer > INT64_MAX / p.n_inner) return EASEL_ERR_UNSUPPORTED;
+    if (p.n_outer > INT32_MAX / p.n_inner) return EASEL_ERR_UNSUPPORTED;  // rows < 2^31 (32-bit row math)
     const int64_t rows = p.n_outer * p.n_inner;
     cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
 
@@ -129,10 +128,10 @@ extern "C" easel_status easel_rmsnorm_bf16(const easel_rmsnorm_params *params) {
         EASEL_RMS_CASE(128, 8, 128)
 #undef EASEL_RMS_CASE
     }
-    if (rows > INT32_MAX) return EASEL_ERR_UNSUPPORTED;
     rmsnorm_scalar_kernel<<<static_cast<unsigned>(rows), kFallbackThreads, 0, stream>>>(
         static_cast<const __nv_bfloat16 *>(p.x), static_cast<const __nv_bfloat16 *>(p.weight),
-        static_cast<__nv_bfloat16 *>(p.y), p.n_inner, static_cast<int>(p.dim), p.x_stride_outer, p.x_stride_inner,
+        static_cast<__nv_bfloat16 *>(p.y), static_cast<uint32_t>(p.n_inner), static_cast<int>(p.dim), p.x_stride_outer,
+        p.x_stride_inner,
         p.y_stride_outer, p.y_stride_inner, p.eps);
     return launch_status();
 }
