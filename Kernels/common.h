@@ -49,6 +49,7 @@ struct Options {
 };
 
 inline Options parse_options(int argc, char **argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // line-buffered even into a log file: nothing lost on a crash
     Options o;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
