@@ -119,8 +119,10 @@ final class ShapesModelTests: XCTestCase {
 
     // MARK: held-out quality through the Swift engine
 
-    /// 12 held-out combinations (never trained on), evenly spread over the held-out list, engine noise seed 1000:
-    /// the same images as `Scripts/eval-shapes --limit 12 --seeds 1`. Accuracy must meet the model's targets.
+    /// 8 held-out combinations (never trained on), evenly spread over the held-out list, engine noise seed 1000:
+    /// the same images as `Scripts/eval-shapes --limit 8 --seeds 1`. Accuracy must meet the model's targets
+    /// (shape ≥ 80 % allows one miss in 8). 8 is the floor: a debug build needs ~3 s per image here (most of it in
+    /// the C kernels, which SwiftPM compiles at -O0 in debug).
     func testHeldOutSubsetMeetsTargets() throws {
         let pipe = try Self.pipeline()
         let subset = try JSONSerialization.jsonObject(
