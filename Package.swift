@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // CBLAS prototypes (links Debian's libopenblas) and the vectorized element-wise CPU kernels (exp, GELU, softmax).
@@ -29,10 +30,19 @@ let package = Package(
             dependencies: ["CEaselCPU", "CZlib"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        // The daemon: routes, configuration, model registry, the engine executor, metrics, OpenAPI.
+        .target(
+            name: "EaselAPI",
+            dependencies: ["EaselHTTP", "EaselJobs", "EaselEngine", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "EaselAPITests", dependencies: ["EaselAPI", "EaselHTTP", "EaselJobs", "EaselEngine",
+                                                          .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "easel",
             dependencies: [
                 "EaselEngine",
+                "EaselAPI",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
