@@ -25,7 +25,8 @@ public final class EaselDaemon: @unchecked Sendable {
 
     /// Opens the store (recovering jobs a crash left running) and builds everything; nothing runs until `start`.
     /// `registry` replaces the one built from `config.models` (tests share loaded pipelines that way).
-    public init(config: ServerConfig, registry: ModelRegistry? = nil, logger: Logger = Logger(label: "easel")) throws {
+    public init(config: ServerConfig, registry: ModelRegistry? = nil, logger: Logger = Logger(label: "easel"),
+                tune: (inout APIOptions) -> Void = { _ in }) throws {
         self.config = config
         self.logger = logger
         var storeOptions = JobStoreOptions()
@@ -66,8 +67,10 @@ public final class EaselDaemon: @unchecked Sendable {
         }
         webhookSender = try WebhookSender(store: store, options: hookOptions)
         pruner = Pruner(store: store)
+        var apiOptions = APIOptions(config: config)
+        tune(&apiOptions)
         api = APIHandler(store: store, scheduler: scheduler, registry: registry, metrics: metrics,
-                         options: APIOptions(config: config), logger: logger)
+                         options: apiOptions, logger: logger)
     }
 
     /// Starts the lanes, webhook sender and pruner, then listens; startup models load in the background (`/readyz`

@@ -43,6 +43,11 @@ func shapesConfig(id: String = "easel-shapes") -> ModelConfig {
 
 /// A daemon on a temp data dir with easel-shapes (already loaded), not started unless asked.
 func makeDaemon(_ name: String = #function, edit: (inout ServerConfig) -> Void = { _ in }) throws -> EaselDaemon {
+    try makeTunedDaemon(name, tune: { _ in }, edit: edit)
+}
+
+func makeTunedDaemon(_ name: String = #function, tune: (inout APIOptions) -> Void,
+                     edit: (inout ServerConfig) -> Void = { _ in }) throws -> EaselDaemon {
     var config = ServerConfig(dataDir: try makeTempDir(name), models: [shapesConfig()])
     config.port = 0
     config.webhookSecret = "whsec_" + Data(repeating: 7, count: 32).base64EncodedString()
@@ -52,7 +57,8 @@ func makeDaemon(_ name: String = #function, edit: (inout ServerConfig) -> Void =
             ? ModelEntry(config: m, pipeline: sharedShapes, logger: quietLogger)
             : ModelEntry(config: m, logger: quietLogger)
     }
-    return try EaselDaemon(config: config, registry: ModelRegistry(entries: entries), logger: quietLogger)
+    return try EaselDaemon(config: config, registry: ModelRegistry(entries: entries), logger: quietLogger,
+                           tune: tune)
 }
 
 /// A response with its body read (streams are not expected here).
