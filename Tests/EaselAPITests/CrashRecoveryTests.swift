@@ -8,7 +8,11 @@ final class CrashRecoveryTests: XCTestCase {
     /// `.build/<config>/easel`, next to the test bundle.
     static var easelBinary: URL {
         let bundle = Bundle(for: CrashRecoveryTests.self).bundleURL
-        return bundle.deletingLastPathComponent().appendingPathComponent("easel")
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),  // Linux: the test executable
+            bundle, bundle.deletingLastPathComponent(),                                  // an .xctest bundle folder
+        ].map { $0.appendingPathComponent("easel") }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }
 
     final class Daemon {
