@@ -41,8 +41,8 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
         let label: String
         switch match {
         case .found(let route, _): label = route.pattern
-        case .methodNotAllowed: label = request.path
-        case .notFound: label = "unmatched"
+        // Unrouted paths share one label, so clients cannot grow the metric without bound.
+        case .methodNotAllowed, .notFound: label = "unmatched"
         }
         let metrics = self.metrics
         let counted: (HTTPResponse) -> Void = { response in
