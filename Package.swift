@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // CBLAS prototypes (links Debian's libopenblas) and the vectorized element-wise CPU kernels (exp, GELU, softmax).
@@ -29,13 +30,23 @@ let package = Package(
         .target(
             name: "EaselEngine",
             dependencies: ["CEaselCPU", "CZlib"],
-            // Optimized in debug builds too (with bounds checks): the tests run real pipelines, ~2x faster than -Onone.
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))]
+            // Optimized in debug builds too (with bounds checks): the tests run real pipelines and the tiny model.
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+                            .unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // The daemon: routes, configuration, model registry, the engine executor, metrics, OpenAPI.
+        .target(
+            name: "EaselAPI",
+            dependencies: ["EaselHTTP", "EaselJobs", "EaselEngine", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "EaselAPITests", dependencies: ["EaselAPI", "EaselHTTP", "EaselJobs", "EaselEngine",
+                                                          .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "easel",
             dependencies: [
                 "EaselEngine",
+                "EaselAPI",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -12,6 +12,8 @@ public struct WebhookSenderOptions: Sendable {
     public var userAgent = "Easel/0.1"
     /// Deliveries in flight at once, so one slow receiver does not hold up the others.
     public var maxConcurrent = 4
+    /// Called after every recorded attempt (metrics); on a pool thread.
+    public var onAttempt: (@Sendable (WebhookAttemptResult) -> Void)?
 
     public init(secret: String) { self.secret = secret }
 }
@@ -111,5 +113,6 @@ public final class WebhookSender: @unchecked Sendable {
             result = options.policy.decide(.transportError("\(error)"), attempts: delivery.attempts + 1, now: store.now)
         }
         try? store.recordWebhookAttempt(delivery.id, result)
+        options.onAttempt?(result)
     }
 }

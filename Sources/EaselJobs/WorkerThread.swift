@@ -7,12 +7,16 @@ final class WorkerThread: @unchecked Sendable {
     private let condition = NSCondition()
     private var woken = true  // the first sleep returns at once: there may be work from before the start
     private var stopping = false
+    private var started = false
     private let done = DispatchSemaphore(value: 0)
 
     init(name: String) { self.name = name }
 
     /// Runs `body` on the thread; `body` returns when `sleep` says to stop.
     func start(_ body: @escaping @Sendable () -> Void) {
+        condition.lock()
+        started = true
+        condition.unlock()
         let thread = Thread { [done] in
             body()
             done.signal()
@@ -28,13 +32,14 @@ final class WorkerThread: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Asks the body to return and waits until it has.
+    /// Asks the body to return and waits until it has (returns at once if never started; idempotent).
     func stop() {
         condition.lock()
+        let wasRunning = started && !stopping
         stopping = true
         condition.broadcast()
         condition.unlock()
-        done.wait()
+        if wasRunning { done.wait() }
     }
 
     var isStopping: Bool {

@@ -1,13 +1,16 @@
 import ArgumentParser
+import EaselAPI
 import EaselEngine
+import EaselJobs
 import Foundation
+import Logging
 
 @main
 struct Easel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "easel",
         abstract: "Easel: serve and run FLUX-family diffusion pipelines.",
-        subcommands: [Generate.self, Tokenize.self]
+        subcommands: [Serve.self, WebhookSecretCommand.self, Generate.self, Tokenize.self]
     )
 }
 

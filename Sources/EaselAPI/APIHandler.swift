@@ -1,0 +1,111 @@
+import EaselHTTP
+import EaselJobs
+import Foundation
+import Logging
+
+/// The daemon's HTTP handler: authentication, routing, the per-route handlers (in the `APIHandler+…` files) and the
+/// request counter. Every route can be exercised by calling `handle` with an `HTTPRequest`, without sockets.
+public final class APIHandler: HTTPHandler, @unchecked Sendable {
+    public let store: JobStore
+    public let scheduler: Scheduler
+    public let registry: ModelRegistry
+    public let metrics: Metrics
+    public let options: APIOptions
+    public let logger: Logger
+    public let shutdown = ShutdownHub()
+    let auth: APIKeyAuthenticator
+    var validator: GenerateRequestValidator
+    private var jobsToken: JobEvents.Token?
+
+    public init(store: JobStore, scheduler: Scheduler, registry: ModelRegistry, metrics: Metrics,
+                options: APIOptions, logger: Logger) {
+        self.store = store
+        self.scheduler = scheduler
+        self.registry = registry
+        self.metrics = metrics
+        self.options = options
+        self.logger = logger
+        auth = APIKeyAuthenticator(keys: options.apiKeys)
+        validator = GenerateRequestValidator(registry: registry, allowPrivateNetworks: options.allowPrivateNetworks)
+        jobsToken = nil
+        jobsToken = observeJobs()
+    }
+
+    deinit { if let jobsToken { store.events.remove(jobsToken) } }
+
+    /// Fixes the seed chosen for requests without one (tests).
+    public func setRandomSeed(_ pick: @escaping () -> UInt64) { validator.randomSeed = pick }
+
+    public func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
+        let match = Router.match(method: request.method, path: request.path)
+        let label: String
+        switch match {
+        case .found(let route, _): label = route.pattern
+        // Unrouted paths share one label, so clients cannot grow the metric without bound.
+        case .methodNotAllowed, .notFound: label = "unmatched"
+        }
+        let metrics = self.metrics
+        let counted: (HTTPResponse) -> Void = { response in
+            metrics.increment(Metrics.httpRequests, [("route", label), ("code", String(response.status))])
+            respond(response)
+        }
+        switch match {
+        case .notFound:
+            counted(APIError.notFound("not_found", "no route for \(request.path)").response)
+        case .methodNotAllowed(let allowed):
+            var e = APIError(status: 405, code: "method_not_allowed",
+                             message: "\(request.method) is not allowed on \(request.path)")
+            e.headers = [("Allow", allowed.joined(separator: ", "))]
+            counted(e.response)
+        case .found(let route, let params):
+            if route.needsAuth && !auth.isAuthorized(request.headers) {
+                counted(APIError.unauthorized.response)
+                return
+            }
+            do {
+                try dispatch(route.handler, request, params, counted)
+            } catch let error as APIError {
+                counted(error.response)
+            } catch {
+                logger.error("request failed", metadata: ["path": "\(request.path)", "error": "\(error)"])
+                counted(APIError.internalError("\(error)").response)
+            }
+        }
+    }
+
+    private func dispatch(_ handler: Route.Handler, _ request: HTTPRequest, _ params: [String: String],
+                          _ respond: @escaping (HTTPResponse) -> Void) throws {
+        switch handler {
+        case .generate: try generate(request, respond: respond)
+        case .listJobs: respond(try listJobs(request))
+        case .getJob: respond(try getJob(params["id"]!))
+        case .cancelJob: respond(try cancelJob(params["id"]!))
+        case .jobImage: respond(try jobImage(params["id"]!, index: params["index"]!, request: request))
+        case .jobEvents: respond(try jobEvents(params["id"]!))
+        case .listModels: respond(listModels())
+        case .getModel: respond(try getModel(params["id"]!))
+        case .healthz: respond(.json(Data(#"{"status":"ok"}"#.utf8)))
+        case .readyz: respond(readyz())
+        case .metrics: respond(metricsResponse())
+        case .openapi: respond(.json(OpenAPIDocument.data))
+        }
+    }
+
+    func jobResponse(_ job: JobRecord, status: Int = 200) -> HTTPResponse {
+        .json(JobJSON.render(job, imageURLBase: options.imageURLBase), status: status)
+    }
+
+    func storeError(_ error: Error) -> APIError {
+        switch error {
+        case let e as APIError: return e
+        case JobStoreError.queueFull:
+            return APIError(status: 429, code: "queue_full", message: "the queue is full; retry later",
+                            headers: [("Retry-After", String(options.queueFullRetryAfter))])
+        case JobStoreError.idempotencyConflict(let id):
+            return .conflict("Idempotency-Key was already used with a different body (job \(id))")
+        case JobStoreError.invalid(let field, let message): return .invalid(field, message)
+        case JobStoreError.invalidCursor: return .invalid("cursor", "cursor is not one this server returned")
+        default: return .internalError("\(error)")
+        }
+    }
+}

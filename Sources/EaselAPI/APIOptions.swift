@@ -1,0 +1,25 @@
+import Foundation
+
+/// What the routes need from the configuration.
+public struct APIOptions: Sendable {
+    public var apiKeys: [String] = []
+    public var maxBodyBytes = 16 * 1024 * 1024
+    /// `server.public_url` without a trailing slash, or "" for relative image URLs.
+    public var imageURLBase = ""
+    public var allowPrivateNetworks = false
+    /// SSE comment interval.
+    public var keepaliveInterval: TimeInterval = 15
+    /// Longest `Prefer: wait=N`.
+    public var maxWaitSeconds = 60
+    /// Seconds suggested in `Retry-After` when the queue is full.
+    public var queueFullRetryAfter = 5
+
+    public init() {}
+
+    public init(config: ServerConfig) {
+        apiKeys = config.apiKeys
+        maxBodyBytes = config.maxBodyBytes
+        imageURLBase = config.imageURLBase
+        allowPrivateNetworks = config.allowPrivateNetworks
+    }
+}

@@ -1,0 +1,91 @@
+import EaselEngine
+import EaselJobs
+import Foundation
+import Logging
+
+/// Runs a claimed batch on a model's pipeline: each job's stored input becomes a `GenerationRequest`, the whole batch
+/// goes through one `generateBatch` (every image advances one step per transformer call), and each image is encoded
+/// as PNG. Runs on the model's lane thread, one batch at a time.
+public final class EngineExecutor: BatchExecutor, @unchecked Sendable {
+    let model: ModelEntry
+    let metrics: Metrics
+    let logger: Logger
+
+    public init(model: ModelEntry, metrics: Metrics, logger: Logger) {
+        self.model = model
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    public func run(batch: [JobRecord], progress: @escaping @Sendable (String, Int, Int) -> Bool)
+        -> [String: Result<[GeneratedImage], JobError>] {
+        var results: [String: Result<[GeneratedImage], JobError>] = [:]
+        metrics.observe(Metrics.batchSize, Double(batch.count))
+        let pipeline: FluxPipeline
+        do { pipeline = try model.pipeline() } catch {
+            let message = (error as? APIError)?.message ?? "\(error)"
+            for job in batch {
+                logger.error("job failed", metadata: ["job_id": "\(job.id)", "model": "\(model.id)", "error": "\(message)"])
+                results[job.id] = .failure(JobError(code: "model_unavailable", message: message))
+            }
+            return results
+        }
+        // Jobs whose stored input cannot be read fail alone; the rest run together.
+        var runnable: [(job: JobRecord, request: GenerationRequest)] = []
+        for job in batch {
+            do {
+                runnable.append((job, try GenerateRequestValidator.request(fromInput: job.input)))
+            } catch {
+                results[job.id] = .failure(JobError(code: JobError.internalError, message: "\(error)"))
+            }
+        }
+        guard !runnable.isEmpty else { return results }
+        for (job, r) in runnable {
+            logger.info("job started", metadata: [
+                "job_id": "\(job.id)", "model": "\(model.id)", "batch_size": "\(batch.count)", "attempt": "\(job.attempts)",
+                "size": "\(r.width)x\(r.height)", "steps": "\(r.steps)", "num_images": "\(r.numImages)"])
+        }
+
+        var lastStep = 0
+        var lastTime = Date()
+        let started = lastTime
+        let outputs = pipeline.generateBatch(runnable.map(\.request)) { [metrics] index, done, total in
+            let item = runnable[index]
+            let step = done / max(1, item.request.numImages)
+            if step > lastStep {
+                let now = Date()
+                metrics.observe(Metrics.stepSeconds, now.timeIntervalSince(lastTime))
+                lastStep = step
+                lastTime = now
+            }
+            return progress(item.job.id, done, total)
+        }
+        let seconds = Date().timeIntervalSince(started)
+        for ((job, request), output) in zip(runnable, outputs) {
+            switch output {
+            case .success(let tensors):
+                do {
+                    let images = try tensors.enumerated().map { i, t in
+                        let w = t.shape[2], h = t.shape[1]
+                        let png = try PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: t), width: w, height: h)
+                        return GeneratedImage(bytes: png, width: w, height: h, seed: request.seed &+ UInt64(i))
+                    }
+                    results[job.id] = .success(images)
+                    logger.info("job generated", metadata: [
+                        "job_id": "\(job.id)", "model": "\(model.id)", "images": "\(images.count)",
+                        "batch_seconds": "\(String(format: "%.3f", seconds))"])
+                } catch {
+                    results[job.id] = .failure(JobError(code: JobError.internalError, message: "PNG encoding: \(error)"))
+                }
+            case .failure(let error as CancellationError):
+                _ = error
+                results[job.id] = .failure(JobError(code: JobError.canceled, message: "stopped at a step boundary"))
+                logger.info("job stopped", metadata: ["job_id": "\(job.id)", "model": "\(model.id)"])
+            case .failure(let error):
+                results[job.id] = .failure(JobError(code: "generation_failed", message: "\(error)"))
+                logger.error("job failed", metadata: ["job_id": "\(job.id)", "model": "\(model.id)", "error": "\(error)"])
+            }
+        }
+        return results
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+
+/// The daemon's Prometheus metrics (API.md `/metrics`). Counters and histograms live here; the queue-depth gauge is
+/// read from the store at scrape time.
+public final class Metrics: @unchecked Sendable {
+    public static let jobsTotal = "easel_jobs_total"
+    public static let queueDepth = "easel_queue_depth"
+    public static let batchSize = "easel_batch_size"
+    public static let stepSeconds = "easel_step_seconds"
+    public static let jobSeconds = "easel_job_seconds"
+    public static let webhookDeliveries = "easel_webhook_deliveries_total"
+    public static let httpRequests = "easel_http_requests_total"
+
+    static let help: [String: String] = [
+        jobsTotal: "Jobs by model and status: submitted (queued) and finished (succeeded, failed, canceled).",
+        queueDepth: "Jobs waiting in the queue, per model.",
+        batchSize: "Jobs per executed batch.",
+        stepSeconds: "Seconds per denoising step of a batch (all its images together).",
+        jobSeconds: "Seconds from submission to a terminal status.",
+        webhookDeliveries: "Webhook delivery attempts by result (delivered, retry, failed).",
+        httpRequests: "HTTP requests by route and status code.",
+    ]
+
+    private let lock = NSLock()
+    private var counters: [String: [String: Double]] = [:]
+    private var histograms: [String: Histogram] = [
+        batchSize: Histogram(bounds: [1, 2, 3, 4, 6, 8, 12, 16, 32]),
+        stepSeconds: Histogram(bounds: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
+        jobSeconds: Histogram(bounds: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800]),
+    ]
+
+    public init() {}
+
+    public func increment(_ name: String, _ labels: [(String, String)], by amount: Double = 1) {
+        let key = Self.labelText(labels)
+        lock.lock()
+        counters[name, default: [:]][key, default: 0] += amount
+        lock.unlock()
+    }
+
+    public func observe(_ name: String, _ value: Double) {
+        lock.lock()
+        histograms[name]?.observe(value)
+        lock.unlock()
+    }
+
+    public func counter(_ name: String, _ labels: [(String, String)]) -> Double {
+        lock.lock()
+        defer { lock.unlock() }
+        return counters[name]?[Self.labelText(labels)] ?? 0
+    }
+
+    public func histogram(_ name: String) -> Histogram? {
+        lock.lock()
+        defer { lock.unlock() }
+        return histograms[name]
+    }
+
+    /// The text exposition format, with `queueDepths` as the per-model gauge (every configured model listed).
+    public func render(queueDepths: [String: Int], models: [String]) -> String {
+        lock.lock()
+        let counters = self.counters
+        let histograms = self.histograms
+        lock.unlock()
+        var out = ""
+        for name in [Self.jobsTotal, Self.webhookDeliveries, Self.httpRequests] {
+            out += "# HELP \(name) \(Self.help[name]!)\n# TYPE \(name) counter\n"
+            for (labels, value) in (counters[name] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                out += "\(name)\(labels) \(Self.format(value))\n"
+            }
+        }
+        out += "# HELP \(Self.queueDepth) \(Self.help[Self.queueDepth]!)\n# TYPE \(Self.queueDepth) gauge\n"
+        for model in Set(models).union(queueDepths.keys).sorted() {
+            out += "\(Self.queueDepth)\(Self.labelText([("model", model)])) \(queueDepths[model] ?? 0)\n"
+        }
+        for name in [Self.batchSize, Self.stepSeconds, Self.jobSeconds] {
+            out += "# HELP \(name) \(Self.help[name]!)\n# TYPE \(name) histogram\n"
+            histograms[name]!.render(name: name, into: &out)
+        }
+        return out
+    }
+
+    static func labelText(_ labels: [(String, String)]) -> String {
+        guard !labels.isEmpty else { return "" }
+        return "{" + labels.map { name, value in
+            let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n")
+            return "\(name)=\"\(escaped)\""
+        }.joined(separator: ",") + "}"
+    }
+
+    static func format(_ v: Double) -> String {
+        if v.rounded() == v, abs(v) < 1e15 { return String(Int64(v)) }
+        return "\(v)"
+    }
+}

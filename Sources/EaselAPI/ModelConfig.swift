@@ -1,0 +1,23 @@
+import Foundation
+
+/// One `models[]` entry of the config file.
+public struct ModelConfig: Sendable, Equatable {
+    public enum Backend: String, Sendable, CaseIterable { case auto, cpu, cuda }
+    public enum LoadPolicy: String, Sendable, CaseIterable { case startup, lazy }
+
+    public var id: String
+    /// The pipeline folder (diffusers layout), absolute after loading.
+    public var path: URL
+    public var backend: Backend = .auto
+    public var load: LoadPolicy = .startup
+    public var maxBatchSize = 8
+    public var maxQueueDelayMs = 20
+    public var defaults = ModelDefaults()
+    public var limits = ModelLimits()
+    public var description: String?
+
+    public init(id: String, path: URL) {
+        self.id = id
+        self.path = path
+    }
+}

@@ -1,0 +1,219 @@
+import Foundation
+
+/// `GET /openapi.json`: the OpenAPI 3.1 description of API.md, written by hand. A test checks that every route of
+/// `Router.routes` is in it (and nothing else).
+public enum OpenAPIDocument {
+    public static let data = Data(text.utf8)
+
+    public static let text = #"""
+{
+  "openapi": "3.1.0",
+  "info": {"title": "Easel", "version": "0.1.0",
+           "description": "Self-hosted image generation with FLUX-family models: queued jobs, webhooks, server-sent events."},
+  "servers": [{"url": "/"}],
+  "security": [{"bearer": []}],
+  "paths": {
+    "/v1/generate": {
+      "post": {
+        "operationId": "generate", "summary": "Submit a generation job",
+        "parameters": [
+          {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255},
+           "description": "Same key and body within the retention window returns the same job; a different body is 409."},
+          {"name": "Prefer", "in": "header", "schema": {"type": "string", "examples": ["wait", "wait=10"]},
+           "description": "wait[=N] (N ≤ 60): hold the answer until the job is terminal (200) or N seconds pass (202)."}
+        ],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerateRequest"}}}},
+        "responses": {
+          "200": {"description": "Terminal job (Prefer: wait) or the job an Idempotency-Key names", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "202": {"description": "Job durably queued", "headers": {"Location": {"schema": {"type": "string"}}},
+                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
+          "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+          "429": {"description": "queue_full", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "503": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/jobs": {
+      "get": {
+        "operationId": "listJobs", "summary": "List jobs, newest first",
+        "parameters": [
+          {"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/JobStatus"}},
+          {"name": "model", "in": "query", "schema": {"type": "string"}},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+          {"name": "cursor", "in": "query", "schema": {"type": "string"}}
+        ],
+        "responses": {
+          "200": {"description": "A page of jobs", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["jobs", "next_cursor"],
+            "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+                           "next_cursor": {"type": ["string", "null"]}}}}}},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/jobs/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {
+        "operationId": "getJob", "summary": "Get a job",
+        "responses": {
+          "200": {"description": "The job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}
+        }
+      },
+      "delete": {
+        "operationId": "cancelJob", "summary": "Cancel a job",
+        "responses": {
+          "200": {"description": "Was queued: canceled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "202": {"description": "Running: canceled at the next step boundary", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
+          "409": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/jobs/{id}/images/{index}.png": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                     {"name": "index", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}],
+      "get": {
+        "operationId": "getJobImage", "summary": "Download a generated image",
+        "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+        "responses": {
+          "200": {"description": "The PNG", "headers": {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}},
+                  "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}},
+          "304": {"description": "Not modified"},
+          "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/jobs/{id}/events": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {
+        "operationId": "streamJobEvents", "summary": "Server-sent events: `event: status` with the job on every change and step",
+        "responses": {
+          "200": {"description": "text/event-stream; ends after the terminal status", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/models": {
+      "get": {
+        "operationId": "listModels", "summary": "List configured models",
+        "responses": {
+          "200": {"description": "Models", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["models"],
+            "properties": {"models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}}}}},
+          "401": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/models/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {
+        "operationId": "getModel", "summary": "Get one model",
+        "responses": {
+          "200": {"description": "The model", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Model"}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/healthz": {
+      "get": {"operationId": "healthz", "summary": "Liveness", "security": [],
+              "responses": {"200": {"description": "{\"status\": \"ok\"}", "content": {"application/json": {"schema": {"type": "object"}}}}}}
+    },
+    "/readyz": {
+      "get": {"operationId": "readyz", "summary": "Readiness: store open and startup models loaded", "security": [],
+              "responses": {"200": {"description": "Ready", "content": {"application/json": {"schema": {"type": "object"}}}},
+                            "503": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/metrics": {
+      "get": {"operationId": "metrics", "summary": "Prometheus metrics", "security": [],
+              "responses": {"200": {"description": "Text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}
+    },
+    "/openapi.json": {
+      "get": {"operationId": "openapi", "summary": "This document", "security": [],
+              "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}
+    }
+  },
+  "components": {
+    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API key; `Authorization: Key <key>` works too."}},
+    "responses": {
+      "Error": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    },
+    "schemas": {
+      "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+          "code": {"type": "string", "enum": ["invalid_request", "unauthorized", "not_found", "model_not_found", "job_not_found",
+                                               "method_not_allowed", "conflict", "payload_too_large", "unsupported_media_type",
+                                               "queue_full", "internal", "unavailable"]},
+          "message": {"type": "string"}, "field": {"type": "string"}}}}
+      },
+      "JobStatus": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "canceled"]},
+      "GenerateRequest": {
+        "type": "object", "additionalProperties": false, "required": ["model", "prompt"],
+        "properties": {
+          "model": {"type": "string", "description": "A registry id (GET /v1/models)"},
+          "prompt": {"type": "string", "minLength": 1, "maxLength": 4000},
+          "negative_prompt": {"type": "string", "default": "", "description": "Only for models with true classifier-free guidance"},
+          "width": {"type": "integer", "description": "Multiple of the model's size step, within its limits"},
+          "height": {"type": "integer", "description": "Multiple of the model's size step, within its limits"},
+          "steps": {"type": "integer", "minimum": 1},
+          "guidance": {"type": "number", "minimum": 0},
+          "seed": {"type": "integer", "minimum": 0, "maximum": 18446744073709551615, "description": "Random when absent; image i uses seed + i"},
+          "num_images": {"type": "integer", "minimum": 1, "maximum": 8, "default": 1},
+          "image": {"type": "string", "description": "Image-to-image input (not supported by the current models)"},
+          "strength": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.8},
+          "loras": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "scale": {"type": "number"}}}},
+          "output_format": {"type": "string", "enum": ["png"], "default": "png"},
+          "webhook_url": {"type": "string", "format": "uri", "maxLength": 2048},
+          "priority": {"type": "string", "enum": ["high", "normal", "low"], "default": "normal"},
+          "timeout_s": {"type": "number", "exclusiveMinimum": 0},
+          "metadata": {"type": "object", "description": "Opaque, at most 4 KiB serialized; echoed in the job and webhook"}
+        }
+      },
+      "Job": {
+        "type": "object",
+        "required": ["id", "model", "status", "created_at", "started_at", "completed_at", "queue_position", "progress",
+                     "cancel_requested", "attempts", "input", "images", "error", "metrics", "metadata", "webhook"],
+        "properties": {
+          "id": {"type": "string"}, "model": {"type": "string"}, "status": {"$ref": "#/components/schemas/JobStatus"},
+          "created_at": {"type": "string", "format": "date-time"},
+          "started_at": {"type": ["string", "null"], "format": "date-time"},
+          "completed_at": {"type": ["string", "null"], "format": "date-time"},
+          "queue_position": {"type": ["integer", "null"]},
+          "progress": {"type": "object", "properties": {"step": {"type": "integer"}, "steps": {"type": "integer"}}},
+          "cancel_requested": {"type": "boolean"},
+          "attempts": {"type": "integer"},
+          "input": {"type": "object"},
+          "images": {"type": "array", "items": {"type": "object", "properties": {
+            "index": {"type": "integer"}, "url": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"},
+            "seed": {"type": "integer"}, "content_type": {"type": "string"}}}},
+          "error": {"type": ["object", "null"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
+          "metrics": {"type": "object", "properties": {"queue_ms": {"type": ["integer", "null"]},
+                      "inference_ms": {"type": ["integer", "null"]}, "batch_size": {"type": ["integer", "null"]}}},
+          "metadata": {"type": "object"},
+          "webhook": {"type": ["object", "null"], "properties": {
+            "url": {"type": "string"}, "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+            "attempts": {"type": "integer"}, "last_status": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]}}}
+        }
+      },
+      "Model": {
+        "type": "object", "required": ["id", "family", "description", "backend", "loaded", "defaults", "limits", "max_batch_size"],
+        "properties": {
+          "id": {"type": "string"}, "family": {"type": "string", "const": "flux"}, "description": {"type": "string"},
+          "backend": {"type": "string", "enum": ["cpu", "cuda"]}, "loaded": {"type": "boolean"},
+          "load": {"type": "string", "enum": ["startup", "lazy"]}, "load_error": {"type": "string"},
+          "defaults": {"type": "object", "properties": {"width": {"type": "integer"}, "height": {"type": "integer"},
+                       "steps": {"type": "integer"}, "guidance": {"type": "number"}}},
+          "limits": {"type": "object", "properties": {"max_width": {"type": "integer"}, "max_height": {"type": "integer"},
+                     "max_steps": {"type": "integer"}, "max_num_images": {"type": "integer"}, "size_step": {"type": "integer"}}},
+          "max_batch_size": {"type": "integer"}
+        }
+      }
+    }
+  }
+}
+"""#
+}

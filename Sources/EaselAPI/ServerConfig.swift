@@ -1,0 +1,129 @@
+import Foundation
+
+/// The daemon's configuration (API.md "Configuration"): the file, then `EASEL_*` environment variables, then
+/// command-line flags, each overriding the one before. Relative paths resolve against the config file's folder.
+public struct ServerConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var dataDir: URL
+    /// Without a trailing slash; nil for relative image URLs.
+    public var publicURL: String?
+    public var maxBodyBytes = 16 * 1024 * 1024
+    public var apiKeys: [String] = []
+    public var maxQueued = 1000
+    public var maxAttempts = 3
+    public var retentionHours: Double = 24
+    public var webhookSecret: String?
+    public var retryScheduleSeconds: [Double] = [5, 30, 120, 600, 1800, 3600, 10800]
+    public var webhookTimeoutSeconds: Double = 15
+    public var allowPrivateNetworks = false
+    public var models: [ModelConfig] = []
+
+    public init(dataDir: URL, models: [ModelConfig] = []) {
+        self.dataDir = dataDir
+        self.models = models
+    }
+
+    /// Flags given on the command line (`--host`, `--port`, `--data-dir`).
+    public struct Overrides: Sendable {
+        public var host: String?
+        public var port: Int?
+        public var dataDir: String?
+        public init(host: String? = nil, port: Int? = nil, dataDir: String? = nil) {
+            self.host = host
+            self.port = port
+            self.dataDir = dataDir
+        }
+    }
+
+    public struct Error: Swift.Error, CustomStringConvertible, Equatable {
+        public var message: String
+        public init(_ message: String) { self.message = message }
+        public var description: String { message }
+    }
+
+    /// Reads `file`, applies `environment` and `overrides`, and checks the result.
+    public static func load(file: URL, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            overrides: Overrides = Overrides()) throws -> ServerConfig {
+        let data: Data
+        do { data = try Data(contentsOf: file) } catch {
+            throw Error("cannot read config \(file.path): \(error.localizedDescription)")
+        }
+        let json: JSONValue
+        do { json = try JSONValue.parse(data) } catch { throw Error("\(file.path): invalid JSON: \(error)") }
+        return try parse(json, baseDirectory: file.deletingLastPathComponent(), environment: environment,
+                         overrides: overrides, source: file.path)
+    }
+
+    public static func parse(_ json: JSONValue, baseDirectory: URL, environment: [String: String] = [:],
+                             overrides: Overrides = Overrides(), source: String = "config") throws -> ServerConfig {
+        let reader = ConfigReader(source: source, base: baseDirectory)
+        let root = try reader.object(json, "", allowed: ["server", "auth", "queue", "webhooks", "models"])
+        var c = ServerConfig(dataDir: reader.resolve("data"))
+
+        if let server = try root["server"].map({ try reader.object($0, "server", allowed: [
+            "host", "port", "data_dir", "public_url", "max_body_bytes"]) }) {
+            if let v = server["host"] { c.host = try reader.string(v, "server.host") }
+            if let v = server["port"] { c.port = try reader.int(v, "server.port", 0...65535) }
+            if let v = server["data_dir"] { c.dataDir = reader.resolve(try reader.string(v, "server.data_dir")) }
+            if let v = server["public_url"], v != .null {
+                c.publicURL = try reader.string(v, "server.public_url")
+            }
+            if let v = server["max_body_bytes"] {
+                c.maxBodyBytes = try reader.int(v, "server.max_body_bytes", 1024...(1 << 30))
+            }
+        }
+        if let auth = try root["auth"].map({ try reader.object($0, "auth", allowed: ["api_keys"]) }),
+           let keys = auth["api_keys"] {
+            c.apiKeys = try reader.strings(keys, "auth.api_keys")
+        }
+        if let queue = try root["queue"].map({ try reader.object($0, "queue", allowed: [
+            "max_queued", "max_attempts", "retention_hours"]) }) {
+            if let v = queue["max_queued"] { c.maxQueued = try reader.int(v, "queue.max_queued", 1...10_000_000) }
+            if let v = queue["max_attempts"] { c.maxAttempts = try reader.int(v, "queue.max_attempts", 1...100) }
+            if let v = queue["retention_hours"] { c.retentionHours = try reader.double(v, "queue.retention_hours", min: 0) }
+        }
+        if let hooks = try root["webhooks"].map({ try reader.object($0, "webhooks", allowed: [
+            "secret", "retry_schedule_s", "timeout_s", "allow_private_networks"]) }) {
+            if let v = hooks["secret"], v != .null { c.webhookSecret = try reader.string(v, "webhooks.secret") }
+            if let v = hooks["retry_schedule_s"] {
+                guard case .array(let items) = v else { throw Error("\(source): webhooks.retry_schedule_s must be an array") }
+                c.retryScheduleSeconds = try items.map { try reader.double($0, "webhooks.retry_schedule_s", min: 0) }
+            }
+            if let v = hooks["timeout_s"] { c.webhookTimeoutSeconds = try reader.double(v, "webhooks.timeout_s", min: 0.001) }
+            if let v = hooks["allow_private_networks"] {
+                c.allowPrivateNetworks = try reader.bool(v, "webhooks.allow_private_networks")
+            }
+        }
+        guard let models = root["models"], case .array(let list) = models, !list.isEmpty else {
+            throw Error("\(source): \"models\" must be a non-empty array")
+        }
+        c.models = try list.enumerated().map { try reader.model($1, index: $0) }
+        var seen = Set<String>()
+        for m in c.models where !seen.insert(m.id).inserted { throw Error("\(source): duplicate model id \"\(m.id)\"") }
+
+        // Environment, then flags.
+        if let v = environment["EASEL_HOST"], !v.isEmpty { c.host = v }
+        if let v = environment["EASEL_PORT"], !v.isEmpty {
+            guard let p = Int(v), (0...65535).contains(p) else { throw Error("EASEL_PORT must be a port number") }
+            c.port = p
+        }
+        if let v = environment["EASEL_DATA_DIR"], !v.isEmpty { c.dataDir = URL(fileURLWithPath: v) }
+        if let v = environment["EASEL_API_KEYS"] {
+            c.apiKeys = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let v = environment["EASEL_WEBHOOK_SECRET"], !v.isEmpty { c.webhookSecret = v }
+        if let v = overrides.host { c.host = v }
+        if let v = overrides.port { c.port = v }
+        if let v = overrides.dataDir { c.dataDir = URL(fileURLWithPath: v) }
+        if let url = c.publicURL {
+            guard let u = URLComponents(string: url), u.scheme == "http" || u.scheme == "https", u.host != nil else {
+                throw Error("\(source): server.public_url must be an absolute http(s) URL")
+            }
+            c.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
+        return c
+    }
+
+    public var imageURLBase: String { publicURL ?? "" }
+}

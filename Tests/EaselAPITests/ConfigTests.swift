@@ -1,0 +1,89 @@
+import EaselAPI
+import XCTest
+
+/// The config file, environment overrides and flags (API.md "Configuration").
+final class ConfigTests: XCTestCase {
+    let base = URL(fileURLWithPath: "/etc/easel")
+
+    func testShippedConfigLoads() throws {
+        let c = try ServerConfig.load(file: repoRoot.appendingPathComponent("Config/easel.json"), environment: [:])
+        XCTAssertEqual(c.host, "127.0.0.1")
+        XCTAssertEqual(c.port, 8080)
+        XCTAssertEqual(c.models.first?.id, "easel-shapes")
+        XCTAssertEqual(c.models.first?.path.standardizedFileURL.path, shapesFolder.standardizedFileURL.path)
+        XCTAssertEqual(c.models.first?.load, .startup)
+        XCTAssertEqual(c.models.first?.maxBatchSize, 8)
+        XCTAssertEqual(c.models.first?.maxQueueDelayMs, 20)
+        XCTAssertEqual(c.models.first?.defaults, ModelDefaults(width: 64, height: 64, steps: 8, guidance: 2.5))
+        XCTAssertNil(c.webhookSecret)
+    }
+
+    func testAPIExampleParsesAndRelativePathsResolve() throws {
+        let json = try JSONValue.parse("""
+        {
+          "server":   {"host": "127.0.0.1", "port": 8080, "data_dir": "data", "public_url": null, "max_body_bytes": 16777216},
+          "auth":     {"api_keys": []},
+          "queue":    {"max_queued": 1000, "max_attempts": 3, "retention_hours": 24},
+          "webhooks": {"secret": null, "retry_schedule_s": [5, 30, 120, 600, 1800, 3600, 10800], "timeout_s": 15,
+                       "allow_private_networks": false},
+          "models": [
+            {"id": "easel-shapes", "path": "models/easel-shapes", "backend": "auto", "load": "startup",
+             "max_batch_size": 8, "max_queue_delay_ms": 20,
+             "defaults": {"width": 64, "height": 64, "steps": 8, "guidance": 0}}
+          ]
+        }
+        """)
+        let c = try ServerConfig.parse(json, baseDirectory: base)
+        XCTAssertEqual(c.dataDir.path, "/etc/easel/data")
+        XCTAssertEqual(c.models[0].path.path, "/etc/easel/models/easel-shapes")
+        XCTAssertEqual(c.retryScheduleSeconds, [5, 30, 120, 600, 1800, 3600, 10800])
+        XCTAssertEqual(c.models[0].defaults.guidance, 0)
+    }
+
+    func testEnvironmentThenFlagsOverride() throws {
+        let json = try JSONValue.parse(#"{"server": {"host": "0.0.0.0", "port": 1, "data_dir": "/d", "public_url": "https://img.example.com/"}, "models": [{"id": "m", "path": "/m"}]}"#)
+        let env = ["EASEL_HOST": "::1", "EASEL_PORT": "9000", "EASEL_DATA_DIR": "/env", "EASEL_API_KEYS": "a, b,",
+                   "EASEL_WEBHOOK_SECRET": "whsec_AAAA"]
+        let fromEnv = try ServerConfig.parse(json, baseDirectory: base, environment: env)
+        XCTAssertEqual(fromEnv.host, "::1")
+        XCTAssertEqual(fromEnv.port, 9000)
+        XCTAssertEqual(fromEnv.dataDir.path, "/env")
+        XCTAssertEqual(fromEnv.apiKeys, ["a", "b"])
+        XCTAssertEqual(fromEnv.webhookSecret, "whsec_AAAA")
+        XCTAssertEqual(fromEnv.imageURLBase, "https://img.example.com")
+        let flags = try ServerConfig.parse(json, baseDirectory: base, environment: env,
+                                           overrides: .init(host: "127.0.0.1", port: 0, dataDir: "/flag"))
+        XCTAssertEqual(flags.host, "127.0.0.1")
+        XCTAssertEqual(flags.port, 0)
+        XCTAssertEqual(flags.dataDir.path, "/flag")
+    }
+
+    func testBadConfigsNameTheKey() {
+        let bad: [(String, String)] = [
+            (#"{"models": []}"#, "models"),
+            (#"{"modles": [{"id": "m", "path": "p"}]}"#, "modles"),
+            (#"{"server": {"prot": 1}, "models": [{"id": "m", "path": "p"}]}"#, "server.prot"),
+            (#"{"models": [{"id": "m", "path": "p", "backend": "tpu"}]}"#, "backend"),
+            (#"{"models": [{"id": "m", "path": "p", "load": "never"}]}"#, "load"),
+            (#"{"models": [{"id": "m", "path": "p", "max_batch_size": 0}]}"#, "max_batch_size"),
+            (#"{"models": [{"id": "m", "path": "p"}, {"id": "m", "path": "q"}]}"#, "duplicate"),
+            (#"{"models": [{"id": "m", "path": "p", "defaults": {"seed": 1}}]}"#, "defaults.seed"),
+            (#"{"server": {"port": 70000}, "models": [{"id": "m", "path": "p"}]}"#, "server.port"),
+        ]
+        for (text, mention) in bad {
+            XCTAssertThrowsError(try ServerConfig.parse(try JSONValue.parse(text), baseDirectory: base), text) { error in
+                XCTAssertTrue("\(error)".contains(mention), "\(error) should mention \(mention)")
+            }
+        }
+    }
+
+    func testJSONReaderKeepsBigNumbersAndRejectsJunk() throws {
+        let v = try JSONValue.parse(#"{"seed": 18446744073709551615, "s": "\u00e9\ud83d\ude00", "a": [1.5e3, true, null]}"#)
+        XCTAssertEqual(v["seed"]?.uint64Value, UInt64.max)
+        XCTAssertEqual(v["s"]?.stringValue, "é😀")
+        XCTAssertEqual(v.serialized, #"{"seed":18446744073709551615,"s":"é😀","a":[1.5e3,true,null]}"#)
+        for junk in ["{'a': 1}", "[1,]", "01", "{\"a\" 1}", "\"\\ud800\"", "nul", "[1] 2", "1.", "-"] {
+            XCTAssertThrowsError(try JSONValue.parse(junk), junk)
+        }
+    }
+}

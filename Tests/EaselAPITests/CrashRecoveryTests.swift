@@ -1,0 +1,109 @@
+import EaselAPI
+import Foundation
+import XCTest
+
+/// Spawns the built `easel serve`, SIGKILLs it with jobs queued and running, restarts it on the same data dir, and
+/// checks every acknowledged job is there and succeeds.
+final class CrashRecoveryTests: XCTestCase {
+    /// `.build/<config>/easel`, next to the test bundle.
+    static var easelBinary: URL {
+        let bundle = Bundle(for: CrashRecoveryTests.self).bundleURL
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),  // Linux: the test executable
+            bundle, bundle.deletingLastPathComponent(),                                  // an .xctest bundle folder
+        ].map { $0.appendingPathComponent("easel") }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    final class Daemon {
+        let process = Process()
+        let port: Int
+
+        init(config: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+            process.executableURL = CrashRecoveryTests.easelBinary
+            process.arguments = ["serve", "--config", config.path, "--port", "0", "--threads", "2"]
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // Read stdout until the "listening on" line (bounded).
+            var text = ""
+            let deadline = Date().addingTimeInterval(30)
+            var found: Int?
+            while found == nil, Date() < deadline {
+                let data = out.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                text += String(decoding: data, as: UTF8.self)
+                if let r = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                    found = Int(text[r].split(separator: ":").last!)
+                }
+            }
+            guard let found else {
+                process.terminate()
+                throw LoopbackClient.Failure(description: "easel serve did not report its port: \(text)")
+            }
+            port = found
+            // Keep draining stdout so the child never blocks on a full pipe.
+            let handle = out.fileHandleForReading
+            Thread { while !handle.availableData.isEmpty {} }.start()
+        }
+
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func stop() {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGTERM)
+                process.waitUntilExit()
+            }
+        }
+    }
+
+    func testKillNineLosesNoAcknowledgedJob() throws {
+        let binary = Self.easelBinary
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            return XCTFail("build the easel executable first (swift build): \(binary.path) is missing")
+        }
+        let dir = try makeTempDir()
+        let config = dir.appendingPathComponent("easel.json")
+        try Data("""
+        {"server": {"data_dir": "data"},
+         "models": [{"id": "easel-shapes", "path": "\(shapesFolder.path)", "max_batch_size": 1, "max_queue_delay_ms": 0,
+                     "defaults": {"width": 64, "height": 64, "steps": 8, "guidance": 2.5}}]}
+        """.utf8).write(to: config)
+
+        let first = try Daemon(config: config)
+        defer { first.stop() }
+        eventually(timeout: 30, "ready") {
+            (try? LoopbackClient.request(port: first.port, "GET", "/readyz").status) == 200
+        }
+        var ids: [String] = []
+        for i in 0..<6 {
+            let a = try LoopbackClient.json(port: first.port, "POST", "/v1/generate",
+                                            #"{"model": "easel-shapes", "prompt": "\#(goodPrompt)", "seed": \#(i), "steps": 12}"#)
+            XCTAssertEqual(a.status, 202, a.text)
+            ids.append(try XCTUnwrap(a.json["id"]?.stringValue))
+        }
+        eventually(timeout: 30, "a job running") {
+            (try? LoopbackClient.request(port: first.port, "GET", "/v1/jobs?status=running").json["jobs"])
+                .map { $0 != .array([]) } ?? false
+        }
+        first.kill9()
+
+        let second = try Daemon(config: config)
+        defer { second.stop() }
+        var jobs: [JSONValue] = []
+        eventually(timeout: 90, "every acknowledged job succeeded after the restart") {
+            jobs = ids.compactMap { try? LoopbackClient.request(port: second.port, "GET", "/v1/jobs/\($0)").json }
+            return jobs.count == ids.count && jobs.allSatisfy { $0["status"]?.stringValue == "succeeded" }
+        }
+        XCTAssertEqual(jobs.compactMap { $0["id"]?.stringValue }, ids)
+        XCTAssertTrue(jobs.contains { ($0["attempts"]?.intValue ?? 0) >= 2 },
+                      "the job running at the kill ran again: \(jobs.map { $0["attempts"]?.intValue ?? 0 })")
+        for job in jobs {
+            XCTAssertEqual(job["images"]?.serialized.contains("0.png"), true)
+        }
+    }
+}
