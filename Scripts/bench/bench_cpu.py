@@ -103,18 +103,50 @@ def psnr(a, b):
     return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
 
 
+def bench_shapes(args):
+    """The bundled default model at its defaults (64x64, 8 steps, true CFG 2.5 = 16 transformer passes) through
+    easel against the PyTorch sampler it was trained with (Scripts/shapes_flux.py, the same FLUX modules in eager
+    f32), same prompt, same thread count. Noise differs (each side's own generator), so PSNR is not comparable."""
+    sys.path.insert(0, os.path.join(ROOT, "Scripts"))
+    from shapes_flux import load_folder
+    folder = os.path.join(ROOT, "Config", "models", "easel-shapes")
+    prompt = "a large green triangle in the bottom left corner on a white background"
+    t0 = time.perf_counter()
+    pipe = load_folder(folder)
+    torch_load = time.perf_counter() - t0
+    times = []
+    with torch.inference_mode():
+        for _ in range(args.repeats + 1):
+            t0 = time.perf_counter()
+            pipe([prompt], seeds=[1])
+            times.append(time.perf_counter() - t0)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [args.easel, "generate", "--model", folder, "--prompt", prompt, "--seed", "1", "--threads", str(args.threads),
+               "--repeat", str(args.repeats), "--out", os.path.join(tmp, "x.png")]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            sys.exit(f"easel failed: {res.stderr}")
+    m = re.search(r"load ([0-9.]+) s, generate best ([0-9.]+) s", res.stderr)
+    spec = dict(width=64, height=64, steps="8+cfg")
+    return ("shapes", spec, min(times[1:]), float(m.group(2)), torch_load, float(m.group(1)), float("nan"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--easel", default=os.path.join(ROOT, ".build", "release", "easel"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--sizes", default="tiny,mid")
+    ap.add_argument("--sizes", default="shapes,tiny,mid",
+                    help="shapes = the bundled easel-shapes model at its defaults against its PyTorch sampler")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     prompt = "a photo of a red fox sitting in the snow"
     rows = []
     for name in args.sizes.split(","):
+        if name == "shapes":
+            rows.append(bench_shapes(args))
+            continue
         spec = SIZES[name]
         with tempfile.TemporaryDirectory() as tmp:
             folder = os.path.join(tmp, name)
@@ -154,7 +186,7 @@ def main():
     print(f"CPU benchmark, {args.threads} threads, f32, best of {args.repeats} (after one warm-up for torch)")
     print(f"{'pipeline':8} {'size':>9} {'steps':>5} {'diffusers s':>12} {'easel s':>9} {'speed-up':>9} {'load torch/easel s':>19} {'PSNR dB':>8}")
     for name, spec, tb, eb, tl, el, p in rows:
-        print(f"{name:8} {spec['width']:>4}x{spec['height']:<4} {spec['steps']:>5} {tb:>12.4f} {eb:>9.4f} {tb / eb:>8.2f}x"
+        print(f"{name:8} {spec['width']:>4}x{spec['height']:<4} {str(spec['steps']):>5} {tb:>12.4f} {eb:>9.4f} {tb / eb:>8.2f}x"
               f" {tl:>9.2f}/{el:<9.2f} {p:>8.1f}")
 
 

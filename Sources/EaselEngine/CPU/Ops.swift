@@ -135,7 +135,7 @@ public enum Ops {
     /// 2-D convolution of one image [Cin, H, W] with weight [Cout, Cin, kh, kw], by im2col + sgemm.
     /// `columnBudget` caps the im2col buffer (floats); output rows are processed in bands to stay under it.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
-                              columnBudget: Int = 1 << 24) -> Tensor {
+                              columnBudget: Int = 1 << 20) -> Tensor {
         let cin = x.shape[0], h = x.shape[1], w = x.shape[2]
         let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
         precondition(weight.shape[1] == cin, "conv2d: input has \(cin) channels, weight expects \(weight.shape[1])")
@@ -161,19 +161,16 @@ public enum Ops {
             cols.withUnsafeMutableBufferPointer { cp in
                 for oy0 in Swift.stride(from: 0, to: oh, by: band) {
                     let rowsHere = min(band, oh - oy0), n = rowsHere * ow
-                    for c in 0..<cin {
-                        for ky in 0..<kh {
-                            for kx in 0..<kw {
-                                let row = cp.baseAddress! + ((c * kh + ky) * kw + kx) * n
-                                for r in 0..<rowsHere {
-                                    let dst = row + r * ow
-                                    let iy = (oy0 + r) * stride - padding + ky
-                                    if iy < 0 || iy >= h { dst.update(repeating: 0, count: ow); continue }
-                                    let src = xp.baseAddress! + (c * h + iy) * w
-                                    for ox in 0..<ow {
-                                        let ix = ox * stride - padding + kx
-                                        dst[ox] = (ix >= 0 && ix < w) ? src[ix] : 0
-                                    }
+                    // Channels are independent: split them over the BLAS threads (the copy is memory-bound).
+                    let colsBase = cp.baseAddress!, xBase = xp.baseAddress!
+                    let workers = max(1, min(BLAS.threads, cin))
+                    DispatchQueue.concurrentPerform(iterations: workers) { part in
+                        for c in Swift.stride(from: part, to: cin, by: workers) {
+                            for ky in 0..<kh {
+                                for kx in 0..<kw {
+                                    let row = colsBase + ((c * kh + ky) * kw + kx) * n
+                                    Self.im2colRow(row: row, src: xBase + c * h * w, rows: rowsHere, firstRow: oy0, h: h, w: w,
+                                                   ow: ow, ky: ky, kx: kx, stride: stride, padding: padding)
                                 }
                             }
                         }
@@ -185,6 +182,30 @@ public enum Ops {
             }
         }}}
         return Tensor(shape: [cout, oh, ow], data: out)
+    }
+
+    /// One (channel, ky, kx) row of the im2col matrix for output rows [firstRow, firstRow+rows): zero padding
+    /// outside the image; for stride 1 the in-bounds span of each output row is one contiguous copy.
+    @inline(__always)
+    static func im2colRow(row: UnsafeMutablePointer<Float>, src: UnsafePointer<Float>, rows: Int, firstRow: Int,
+                          h: Int, w: Int, ow: Int, ky: Int, kx: Int, stride: Int, padding: Int) {
+        for r in 0..<rows {
+            let dst = row + r * ow
+            let iy = (firstRow + r) * stride - padding + ky
+            if iy < 0 || iy >= h { dst.update(repeating: 0, count: ow); continue }
+            let line = src + iy * w
+            if stride == 1 {
+                let lo = max(0, padding - kx), hi = min(ow, w + padding - kx)
+                if lo > 0 { dst.update(repeating: 0, count: lo) }
+                if hi > lo { (dst + lo).update(from: line + (lo - padding + kx), count: hi - lo) }
+                if hi < ow { (dst + max(hi, 0)).update(repeating: 0, count: ow - max(hi, 0)) }
+            } else {
+                for ox in 0..<ow {
+                    let ix = ox * stride - padding + kx
+                    dst[ox] = (ix >= 0 && ix < w) ? line[ix] : 0
+                }
+            }
+        }
     }
 
     /// Nearest-neighbour 2x upsampling of [C, H, W].
