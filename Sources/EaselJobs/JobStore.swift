@@ -2,8 +2,8 @@ import Crypto
 import Foundation
 
 /// The durable job store: one SQLite database in WAL mode in the data dir. All writes go through one writer
-/// connection on a serial queue and commit before returning; reads use a second connection and see every committed
-/// write. Job states and their transitions are described on `JobStatus`; each transition is one transaction here.
+/// connection on a serial queue and commit before returning; reads use a small pool of reader connections (WAL lets
+/// them run side by side with each other and with the writer) and see every committed write. Job states and their transitions are described on `JobStatus`; each transition is one transaction here.
 public final class JobStore: @unchecked Sendable {
     public let options: JobStoreOptions
     public let events = JobEvents()
@@ -12,9 +12,8 @@ public final class JobStore: @unchecked Sendable {
     public private(set) var recovery = RecoveryReport()
 
     let writer: SQLiteConnection
-    let reader: SQLiteConnection
+    let readers: ReaderPool
     let writeQueue = DispatchQueue(label: "easel.jobs.store.writer")
-    private let readLock = NSLock()
     let live = LiveJobState()
     let ids = JobIDGenerator.shared
 
@@ -33,25 +32,19 @@ public final class JobStore: @unchecked Sendable {
         try writer.exec("PRAGMA synchronous = \(options.synchronousFull ? "FULL" : "NORMAL")")
         try writer.exec("PRAGMA foreign_keys = ON")
         try JobSchema.migrate(writer)
-        reader = try SQLiteConnection(path: path)
+        readers = try ReaderPool(count: max(1, options.readerConnections)) { try SQLiteConnection(path: path) }
         recovery = try recover()
     }
 
-    /// Closes both connections (the process may also just exit: every acknowledged write is already committed).
+    /// Closes every connection (the process may also just exit: every acknowledged write is already committed).
     public func close() {
         writeQueue.sync { writer.close() }
-        readLock.lock()
-        reader.close()
-        readLock.unlock()
+        readers.close()
     }
 
     func write<T>(_ body: () throws -> T) rethrows -> T { try writeQueue.sync(execute: body) }
 
-    func read<T>(_ body: (SQLiteConnection) throws -> T) rethrows -> T {
-        readLock.lock()
-        defer { readLock.unlock() }
-        return try body(reader)
-    }
+    func read<T>(_ body: (SQLiteConnection) throws -> T) rethrows -> T { try readers.with(body) }
 
     // MARK: Submission
 

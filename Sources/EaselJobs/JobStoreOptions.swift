@@ -14,6 +14,8 @@ public struct JobStoreOptions: Sendable {
     public var imageURLBase = ""
     /// `PRAGMA synchronous`: FULL (default) makes every acknowledged commit survive power loss, not only a crash.
     public var synchronousFull = true
+    /// Read connections, so status polls from many clients do not queue behind one another.
+    public var readerConnections = 4
     /// The clock; tests move it.
     public var clock: @Sendable () -> Date = { Date() }
 
