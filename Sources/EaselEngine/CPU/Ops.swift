@@ -269,74 +269,10 @@ public enum Ops {
         return Tensor(shape: a.shape, data: y)
     }
 
-    public static func scale(_ a: Tensor, _ s: Float) -> Tensor { map(a) { $0 * s } }
-
-    /// x[rows, n] + v[n] broadcast over rows.
-    public static func addRow(_ x: Tensor, _ v: [Float]) -> Tensor {
-        let n = x.lastDim
-        precondition(v.count == n)
-        var y = x.data
-        y.withUnsafeMutableBufferPointer { p in
-            for r in 0..<x.rows { for i in 0..<n { p[r * n + i] += v[i] } }
-        }
-        return Tensor(shape: x.shape, data: y)
-    }
-
-    /// AdaLN modulation: x·(1 + scale) + shift, scale/shift broadcast over rows.
-    public static func modulate(_ x: Tensor, shift: ArraySlice<Float>, scale: ArraySlice<Float>) -> Tensor {
-        let n = x.lastDim
-        let sh = Array(shift), sc = Array(scale)
-        var y = x.data
-        y.withUnsafeMutableBufferPointer { p in
-            for r in 0..<x.rows { for i in 0..<n { p[r * n + i] = p[r * n + i] * (1 + sc[i]) + sh[i] } }
-        }
-        return Tensor(shape: x.shape, data: y)
-    }
-
-    /// residual + gate ⊙ x, gate broadcast over rows.
-    public static func gatedAdd(_ residual: Tensor, _ x: Tensor, gate: ArraySlice<Float>) -> Tensor {
-        let n = x.lastDim
-        let g = Array(gate)
-        var y = residual.data
-        y.withUnsafeMutableBufferPointer { p in x.data.withUnsafeBufferPointer { q in
-            for r in 0..<x.rows { for i in 0..<n { p[r * n + i] += g[i] * q[r * n + i] } }
-        }}
-        return Tensor(shape: residual.shape, data: y)
-    }
-
-    /// Concatenate along the last dimension: [R, a] ++ [R, b] → [R, a+b].
-    public static func concatLast(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let na = a.lastDim, nb = b.lastDim, rows = a.rows
-        precondition(rows == b.rows)
-        var y = [Float](repeating: 0, count: rows * (na + nb))
-        for r in 0..<rows {
-            y.replaceSubrange((r * (na + nb))..<(r * (na + nb) + na), with: a.data[(r * na)..<(r * na + na)])
-            y.replaceSubrange((r * (na + nb) + na)..<((r + 1) * (na + nb)), with: b.data[(r * nb)..<(r * nb + nb)])
-        }
-        var s = a.shape; s[s.count - 1] = na + nb
-        return Tensor(shape: s, data: y)
-    }
-
-    /// Concatenate rows: [Ra, n] ++ [Rb, n] → [Ra+Rb, n].
-    public static func concatRows(_ a: Tensor, _ b: Tensor) -> Tensor {
-        precondition(a.lastDim == b.lastDim)
-        return Tensor(shape: [a.rows + b.rows, a.lastDim], data: a.data + b.data)
-    }
-
     /// Rows [start, start+count) of a [R, n] tensor.
     public static func rows(_ x: Tensor, _ start: Int, _ count: Int) -> Tensor {
         let n = x.lastDim
         return Tensor(shape: [count, n], data: Array(x.data[(start * n)..<((start + count) * n)]))
-    }
-
-    /// Columns [start, start+count) of a [R, n] tensor.
-    public static func columns(_ x: Tensor, _ start: Int, _ count: Int) -> Tensor {
-        let n = x.lastDim, rows = x.rows
-        var y = [Float](repeating: 0, count: rows * count)
-        for r in 0..<rows {
-            y.replaceSubrange((r * count)..<((r + 1) * count), with: x.data[(r * n + start)..<(r * n + start + count)])
-        }
-        return Tensor(shape: [rows, count], data: y)
     }
 }
 

@@ -228,7 +228,7 @@ public final class FluxTransformer {
         Ops.siluInPlace(&temb)
         var img = xEmbedder(Ops.stackRows(inputs.map(\.hiddenStates)))          // [B·S, dim]
         var txt = contextEmbedder(Ops.stackRows(inputs.map(\.encoderHiddenStates))) // [B·L, dim]
-        let (cos, sin) = Self.rope(ids: Ops.concatRows(inputs[0].txtIds, inputs[0].imgIds), axes: config.axesDimsRope)
+        let (cos, sin) = Self.rope(ids: Ops.stackRows([inputs[0].txtIds, inputs[0].imgIds]), axes: config.axesDimsRope)
         let width = config.innerDim
 
         for b in doubleBlocks {

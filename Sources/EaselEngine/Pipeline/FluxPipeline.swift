@@ -189,8 +189,8 @@ public final class FluxPipeline {
     /// Generates `numImages` images [3, H, W] with values in [0, 1]. `progress(done, total)` is called after every
     /// denoising step; returning false cancels (throws `CancellationError`).
     public func generate(_ r: GenerationRequest, progress: ((Int, Int) -> Bool)? = nil) throws -> [Tensor] {
-        try validate(r)
-        return try generateBatch([r]) { _, done, total in progress?(done, total) ?? true }[0].get()
+        // generateBatch validates and hands a bad request back as its failure, which get() rethrows.
+        try generateBatch([r]) { _, done, total in progress?(done, total) ?? true }[0].get()
     }
 
     /// Whether requests can share denoising steps: same size, steps and text length.
