@@ -61,49 +61,68 @@ final class CrashRecoveryTests: XCTestCase {
         }
     }
 
-    func testKillNineLosesNoAcknowledgedJob() throws {
-        let binary = Self.easelBinary
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            return XCTFail("build the easel executable first (swift build): \(binary.path) is missing")
-        }
-        let dir = try makeTempDir()
+    /// A config serving the bundled model one job at a time (so jobs queue behind a running one), under `dir`.
+    static func writeSerialConfig(in dir: URL) throws -> URL {
         let config = dir.appendingPathComponent("easel.json")
         try Data("""
         {"server": {"data_dir": "data"},
          "models": [{"id": "easel-shapes", "path": "\(shapesFolder.path)", "max_batch_size": 1, "max_queue_delay_ms": 0,
                      "defaults": {"width": 64, "height": 64, "steps": 8, "guidance": 2.5}}]}
         """.utf8).write(to: config)
+        return config
+    }
+
+    func testKillNineLosesNoAcknowledgedJob() throws {
+        let binary = Self.easelBinary
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            return XCTFail("build the easel executable first (swift build): \(binary.path) is missing")
+        }
+        let config = try Self.writeSerialConfig(in: try makeTempDir())
 
         let first = try Daemon(config: config)
         defer { first.stop() }
-        eventually(timeout: 30, "ready") {
-            (try? LoopbackClient.request(port: first.port, "GET", "/readyz").status) == 200
-        }
-        var ids: [String] = []
-        for i in 0..<6 {
-            let a = try LoopbackClient.json(port: first.port, "POST", "/v1/generate",
-                                            #"{"model": "easel-shapes", "prompt": "\#(goodPrompt)", "seed": \#(i), "steps": 12}"#)
-            XCTAssertEqual(a.status, 202, a.text)
-            ids.append(try XCTUnwrap(a.json["id"]?.stringValue))
-        }
-        eventually(timeout: 30, "a job running") {
-            (try? LoopbackClient.request(port: first.port, "GET", "/v1/jobs?status=running").json["jobs"])
-                .map { $0 != .array([]) } ?? false
-        }
+        let ids = try submitJobsUntilOneRuns(first, count: 6)
         first.kill9()
 
         let second = try Daemon(config: config)
         defer { second.stop() }
-        var jobs: [JSONValue] = []
-        eventually(timeout: 90, "every acknowledged job succeeded after the restart") {
-            jobs = ids.compactMap { try? LoopbackClient.request(port: second.port, "GET", "/v1/jobs/\($0)").json }
-            return jobs.count == ids.count && jobs.allSatisfy { $0["status"]?.stringValue == "succeeded" }
-        }
-        XCTAssertEqual(jobs.compactMap { $0["id"]?.stringValue }, ids)
+        let jobs = waitForAllSucceeded(second, ids)
         XCTAssertTrue(jobs.contains { ($0["attempts"]?.intValue ?? 0) >= 2 },
                       "the job running at the kill ran again: \(jobs.map { $0["attempts"]?.intValue ?? 0 })")
         for job in jobs {
             XCTAssertEqual(job["images"]?.serialized.contains("0.png"), true)
         }
     }
+}
+
+// Steps shared by the tests that run the `easel serve` binary (crash recovery, graceful shutdown).
+
+/// Waits for readiness, submits `count` 12-step jobs (each must get 202), and waits until one is running.
+func submitJobsUntilOneRuns(_ daemon: CrashRecoveryTests.Daemon, count: Int) throws -> [String] {
+    eventually(timeout: 30, "ready") {
+        (try? LoopbackClient.request(port: daemon.port, "GET", "/readyz").status) == 200
+    }
+    var ids: [String] = []
+    for i in 0..<count {
+        let a = try LoopbackClient.json(port: daemon.port, "POST", "/v1/generate",
+                                        #"{"model": "easel-shapes", "prompt": "\#(goodPrompt)", "seed": \#(i), "steps": 12}"#)
+        XCTAssertEqual(a.status, 202, a.text)
+        ids.append(try XCTUnwrap(a.json["id"]?.stringValue))
+    }
+    eventually(timeout: 30, "a job running") {
+        (try? LoopbackClient.request(port: daemon.port, "GET", "/v1/jobs?status=running").json["jobs"])
+            .map { $0 != .array([]) } ?? false
+    }
+    return ids
+}
+
+/// Waits until every job in `ids` has succeeded on `daemon`; returns them in order.
+func waitForAllSucceeded(_ daemon: CrashRecoveryTests.Daemon, _ ids: [String]) -> [JSONValue] {
+    var jobs: [JSONValue] = []
+    eventually(timeout: 90, "every acknowledged job succeeded after the restart") {
+        jobs = ids.compactMap { try? LoopbackClient.request(port: daemon.port, "GET", "/v1/jobs/\($0)").json }
+        return jobs.count == ids.count && jobs.allSatisfy { $0["status"]?.stringValue == "succeeded" }
+    }
+    XCTAssertEqual(jobs.compactMap { $0["id"]?.stringValue }, ids)
+    return jobs
 }
