@@ -252,15 +252,22 @@ final class RouteTests: XCTestCase {
         daemon.scheduler.start()
         _ = submit(headers: [("Prefer", "wait")])
         _ = call(api, "GET", "/nope")
-        let text = call(api, "GET", "/metrics").text
-        for name in ["easel_jobs_total{model=\"easel-shapes\",status=\"succeeded\"} 1",
-                     "easel_jobs_total{model=\"easel-shapes\",status=\"queued\"} 1",
-                     "easel_queue_depth{model=\"easel-shapes\"} 0",
-                     "easel_batch_size_bucket{le=\"1\"} 1", "easel_batch_size_count 1",
-                     "easel_step_seconds_count 8", "easel_job_seconds_count",
-                     "# TYPE easel_webhook_deliveries_total counter",
-                     "easel_http_requests_total{route=\"/v1/generate\",code=\"200\"} 1",
-                     "easel_http_requests_total{route=\"unmatched\",code=\"404\"} 1"] {
+        // Job observers run on the store's event fan-out, which may reach a `Prefer: wait` waiter before the
+        // metrics observer: the counters are eventually consistent, so read /metrics until they settle.
+        let expected = ["easel_jobs_total{model=\"easel-shapes\",status=\"succeeded\"} 1",
+                        "easel_jobs_total{model=\"easel-shapes\",status=\"queued\"} 1",
+                        "easel_queue_depth{model=\"easel-shapes\"} 0",
+                        "easel_batch_size_bucket{le=\"1\"} 1", "easel_batch_size_count 1",
+                        "easel_step_seconds_count 8", "easel_job_seconds_count 1",
+                        "# TYPE easel_webhook_deliveries_total counter",
+                        "easel_http_requests_total{route=\"/v1/generate\",code=\"200\"} 1",
+                        "easel_http_requests_total{route=\"unmatched\",code=\"404\"} 1"]
+        var text = ""
+        eventually(timeout: 5, "metrics to settle") {
+            text = call(api, "GET", "/metrics").text
+            return expected.allSatisfy { text.contains($0) }
+        }
+        for name in expected {
             XCTAssertTrue(text.contains(name), "missing \(name) in\n\(text)")
         }
     }
