@@ -48,7 +48,12 @@ extension APIHandler {
     }
 
     /// GET /v1/jobs/{id}
-    func getJob(_ id: String) throws -> HTTPResponse { jobResponse(try requireJob(id)) }
+    func getJob(_ id: String) throws -> HTTPResponse {
+        let found: (job: JobRecord, json: Data)?
+        do { found = try store.getJSON(id, imageURLBase: options.imageURLBase) } catch { throw storeError(error) }
+        guard let found else { throw APIError.notFound("job_not_found", "no job \(id)") }
+        return .json(found.json)
+    }
 
     /// DELETE /v1/jobs/{id}: queued ⇒ 200 canceled; running ⇒ 202 cancel_requested; terminal ⇒ 409.
     func cancelJob(_ id: String) throws -> HTTPResponse {

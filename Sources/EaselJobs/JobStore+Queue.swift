@@ -58,9 +58,10 @@ extension JobStore {
         guard let (due, model) = live.progress(id, step: step, steps: steps, now: now,
                                                interval: options.progressPersistInterval) else { return }
         if due {
-            writeQueue.async { [writer] in
+            writeQueue.async { [writer, cache] in
                 _ = try? writer.run("UPDATE jobs SET step = ?, steps = ? WHERE id = ? AND status = 'running'",
                                     [.int(step), .int(steps), .text(id)])
+                cache.invalidate()
             }
         }
         events.publish([JobEvent(kind: .progress, jobID: id, model: model, status: .running, step: step, steps: steps,

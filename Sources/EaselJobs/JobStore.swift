@@ -15,6 +15,7 @@ public final class JobStore: @unchecked Sendable {
     let readers: ReaderPool
     let writeQueue = DispatchQueue(label: "easel.jobs.store.writer")
     let live = LiveJobState()
+    let cache: JobReadCache
     let ids = JobIDGenerator.shared
 
     var now: Date { options.clock() }
@@ -22,6 +23,7 @@ public final class JobStore: @unchecked Sendable {
     /// Opens (creating if needed) `<dataDir>/jobs.sqlite3`, migrates it, and recovers jobs left running by a crash.
     public init(dataDir: URL, options: JobStoreOptions = JobStoreOptions()) throws {
         self.options = options
+        cache = JobReadCache(capacity: options.readCacheCapacity)
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         let path = dataDir.appendingPathComponent("jobs.sqlite3").path
         images = ImageFiles(dataDir: dataDir)
@@ -42,7 +44,14 @@ public final class JobStore: @unchecked Sendable {
         readers.close()
     }
 
-    func write<T>(_ body: () throws -> T) rethrows -> T { try writeQueue.sync(execute: body) }
+    /// Runs `body` on the writer queue; the read cache is invalidated before this returns, so a caller that saw the
+    /// write done never reads an older row.
+    func write<T>(_ body: () throws -> T) rethrows -> T {
+        try writeQueue.sync {
+            defer { cache.invalidate() }
+            return try body()
+        }
+    }
 
     func read<T>(_ body: (SQLiteConnection) throws -> T) rethrows -> T { try readers.with(body) }
 
@@ -93,7 +102,33 @@ public final class JobStore: @unchecked Sendable {
 
     /// The job with live progress overlaid and, while queued, its queue position; nil if unknown (or pruned).
     public func get(_ id: String) throws -> JobRecord? {
-        try read { db in try fetch(db, id: id).map { try decorate($0, db) } }
+        try cachedRow(id).map { withLiveProgress($0.job) }
+    }
+
+    /// `get` and `JobJSON.render` in one: a job that is not running and has not changed since the last poll is
+    /// answered with the bytes rendered then.
+    public func getJSON(_ id: String, imageURLBase: String) throws -> (job: JobRecord, json: Data)? {
+        let generation = cache.current
+        guard let entry = try cachedRow(id) else { return nil }
+        if let json = entry.json, json.base == imageURLBase { return (entry.job, json.bytes) }
+        let job = withLiveProgress(entry.job)
+        let bytes = JobJSON.render(job, imageURLBase: imageURLBase)
+        if job.status != .running { cache.attach(json: bytes, base: imageURLBase, to: id, readAt: generation) }
+        return (job, bytes)
+    }
+
+    /// Whether `get(id)` would be answered from memory right now.
+    public func isCached(_ id: String) -> Bool { cache.lookup(id) != nil }
+
+    /// The cached row of `id` (queue position included, live progress not), read from SQLite on a miss.
+    private func cachedRow(_ id: String) throws -> JobReadCache.Entry? {
+        if let cached = cache.lookup(id) { return cached }
+        let generation = cache.current
+        guard let job = try read({ db in try fetch(db, id: id).map { try withQueuePosition($0, db) } }) else {
+            return nil
+        }
+        cache.store(job, readAt: generation)
+        return JobReadCache.Entry(job: job)
     }
 
     /// Newest first; `cursor` from a previous page's `nextCursor`. `limit` is clamped to 1…100.
@@ -145,8 +180,17 @@ public final class JobStore: @unchecked Sendable {
     }
 
     func decorate(_ job: JobRecord, _ db: SQLiteConnection) throws -> JobRecord {
+        withLiveProgress(try withQueuePosition(job, db))
+    }
+
+    func withQueuePosition(_ job: JobRecord, _ db: SQLiteConnection) throws -> JobRecord {
         var job = job
         if job.status == .queued { job.queuePosition = try queuePosition(job, db) }
+        return job
+    }
+
+    func withLiveProgress(_ job: JobRecord) -> JobRecord {
+        var job = job
         if job.status == .running, let p = live.progress(of: job.id) {
             job.step = p.step
             job.steps = p.steps

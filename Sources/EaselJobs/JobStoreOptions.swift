@@ -16,6 +16,8 @@ public struct JobStoreOptions: Sendable {
     public var synchronousFull = true
     /// Read connections, so status polls from many clients do not queue behind one another.
     public var readerConnections = 4
+    /// Jobs whose decoded rows are kept for status polls until the next write (0 turns the cache off).
+    public var readCacheCapacity = 4096
     /// The clock; tests move it.
     public var clock: @Sendable () -> Date = { Date() }
 

@@ -83,6 +83,50 @@ final class JobStoreTests: XCTestCase {
         XCTAssertEqual(order, [high.id, normal1.id, normal2.id, low.id])
     }
 
+    /// Status reads are served from a cache between writes; every write must make the next read current.
+    func test_get_afterEveryKindOfWrite_seesTheNewState() throws {
+        let clock = TestClock()
+        let store = try JobStore(dataDir: try makeTempDir(), options: storeOptions(clock: clock))
+        let a = try store.insert(newJob(timeout: 10)).job
+        let b = try store.insert(newJob()).job
+        let c = try store.insert(newJob()).job
+        for _ in 0..<2 { XCTAssertEqual(try store.get(c.id)?.queuePosition, 2) }  // second read is a cache hit
+        func assertJSONCurrent(_ id: String, line: UInt = #line) throws {
+            for _ in 0..<2 {  // the second answer may come from the cached rendering
+                let answer = try XCTUnwrap(store.getJSON(id, imageURLBase: "http://h"), line: line)
+                XCTAssertEqual(answer.json, JobJSON.render(try XCTUnwrap(store.get(id)), imageURLBase: "http://h"),
+                               line: line)
+            }
+        }
+        try assertJSONCurrent(c.id)
+        _ = try store.insert(newJob(priority: .high))
+        XCTAssertEqual(try store.get(c.id)?.queuePosition, 3, "a job inserted ahead moves it back")
+        try assertJSONCurrent(c.id)
+        XCTAssertEqual(try store.cancel(b.id), .canceled(try XCTUnwrap(store.get(b.id))))
+        XCTAssertEqual(try store.get(b.id)?.status, .canceled)
+        XCTAssertEqual(try store.get(c.id)?.queuePosition, 2)
+        let high = try XCTUnwrap(store.claimBatch(model: "m", maxBatchSize: 1).first)
+        XCTAssertEqual(try store.get(high.id)?.status, .running)
+        XCTAssertEqual(try store.get(c.id)?.queuePosition, 1)
+        store.recordProgress(high.id, step: 3, steps: 8)
+        XCTAssertEqual(try store.get(high.id)?.step, 3, "live progress overlays a cached row")
+        try assertJSONCurrent(high.id)
+        store.recordProgress(high.id, step: 4, steps: 8)
+        XCTAssertTrue(String(decoding: try XCTUnwrap(store.getJSON(high.id, imageURLBase: "")).json, as: UTF8.self)
+            .contains(#""progress":{"step":4,"steps":8}"#))
+        _ = try store.cancel(high.id)
+        XCTAssertEqual(try store.get(high.id)?.cancelRequested, true)
+        _ = try store.finish(high.id, .canceled(inferenceMs: 5))
+        XCTAssertEqual(try store.get(high.id)?.status, .canceled)
+        try assertJSONCurrent(high.id)
+        XCTAssertNil(try store.getJSON("job_missing", imageURLBase: ""))
+        clock.advance(11)
+        XCTAssertEqual(try store.expireDeadlines().map(\.id), [a.id])
+        XCTAssertEqual(try store.get(a.id)?.status, .failed)
+        XCTAssertEqual(try store.get(c.id)?.queuePosition, 0)
+        try assertJSONCurrent(c.id)
+    }
+
     func test_claim_batchesOnlyTheHeadsBatchKey_upToMax() throws {
         let clock = TestClock()
         let store = try JobStore(dataDir: try makeTempDir(), options: storeOptions(clock: clock))
