@@ -73,6 +73,20 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
         }
     }
 
+    /// Routes answered from memory: health, models, the OpenAPI document, unknown paths, and status polls of jobs
+    /// whose row is in the store's read cache. Everything that may touch SQLite or the disk runs off the event loop.
+    public func answersInline(_ request: HTTPRequest) -> Bool {
+        switch Router.match(method: request.method, path: request.path) {
+        case .notFound, .methodNotAllowed: return true
+        case .found(let route, let params):
+            switch route.handler {
+            case .healthz, .readyz, .listModels, .getModel, .openapi: return true
+            case .getJob: return params["id"].map(store.isCached) ?? false
+            case .generate, .listJobs, .cancelJob, .jobImage, .jobEvents, .metrics: return false
+            }
+        }
+    }
+
     private func dispatch(_ handler: Route.Handler, _ request: HTTPRequest, _ params: [String: String],
                           _ respond: @escaping (HTTPResponse) -> Void) throws {
         switch handler {

@@ -5,6 +5,8 @@ private let continueBytes = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 extension Connection {
     /// Turns buffered bytes into requests (one at a time) or a refusal, then sends what is queued.
     func processInput() {
+        processingInput = true
+        defer { processingInput = false }
         while case .reading = phase {
             if out.count - outIndex > Self.outputHighWater {
                 blockedOnOutput = true
@@ -39,15 +41,34 @@ extension Connection {
         let context = ResponseEncoder.Context(isHead: request.method == "HEAD", isHTTP10: parsed.isHTTP10, keepAlive: parsed.keepAlive)
         let core = loop.core
         let loop = self.loop
-        core.handlerQueue.async {
-            core.handler.handle(request) { response in
-                var context = context
-                context.keepAlive = context.keepAlive && !core.isStopping && !ResponseEncoder.wantsClose(response)
-                let encoded = ResponseEncoder.encode(response, context)
-                loop.execute {
-                    self.deliver(id: id, encoded.bytes, keepAlive: encoded.keepAlive, stream: encoded.stream, chunked: !context.isHTTP10)
-                }
+        let encode = { (response: HTTPResponse) -> (bytes: [UInt8], stream: ((HTTPStreamWriter) -> Void)?, keepAlive: Bool) in
+            var context = context
+            context.keepAlive = context.keepAlive && !core.isStopping && !ResponseEncoder.wantsClose(response)
+            return ResponseEncoder.encode(response, context)
+        }
+        let deliverLater = { (response: HTTPResponse) in
+            let encoded = encode(response)
+            loop.execute {
+                self.deliver(id: id, encoded.bytes, keepAlive: encoded.keepAlive, stream: encoded.stream,
+                             chunked: !context.isHTTP10)
             }
+        }
+        if core.handler.answersInline(request) {
+            // On this loop: an answer given before `handle` returns is written directly; a later one takes the
+            // usual path back through `loop.execute`.
+            let reply = InlineReply()
+            core.handler.handle(request) { response in
+                if !reply.capture(response) { deliverLater(response) }
+            }
+            if let response = reply.close() {
+                let encoded = encode(response)
+                deliver(id: id, encoded.bytes, keepAlive: encoded.keepAlive, stream: encoded.stream,
+                        chunked: !context.isHTTP10)
+            }
+            return
+        }
+        core.handlerQueue.async {
+            core.handler.handle(request, respond: deliverLater)
         }
     }
 
@@ -103,6 +124,7 @@ extension Connection {
             phase = .reading
             lastRead = Monotonic.now()
             headStartedAt = parser.isMidRequest ? lastRead : nil
+            if processingInput { return }  // answered inline: the running `processInput` takes the next request
             processInput()
             if case .reading = phase, readable { readAndProcess() }
         } else {
@@ -144,5 +166,28 @@ extension Connection {
         case .lingering: close()
         default: break
         }
+    }
+}
+
+/// The answer to a request handled on its event loop, if it came before `handle` returned.
+private final class InlineReply: @unchecked Sendable {
+    private let lock = NSLock()
+    private var closed = false
+    private var response: HTTPResponse?
+    private var answered = false
+
+    /// Keeps the first answer while `handle` is still running; false once it has returned (answer it the usual way).
+    func capture(_ response: HTTPResponse) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if closed { return false }
+        if !answered { answered = true; self.response = response }
+        return true
+    }
+
+    /// Called when `handle` returns: the answer given meanwhile, if any.
+    func close() -> HTTPResponse? {
+        lock.lock(); defer { lock.unlock() }
+        closed = true
+        return response
     }
 }

@@ -36,6 +36,9 @@ final class Connection {
     var blockedOnOutput = false
     var keepAliveAfterStream = false
     var requestID: UInt64 = 0
+    /// True while `processInput` runs: a response finished inline then lets that loop go on instead of recursing
+    /// (a long pipeline of inline answers would otherwise nest one call per request).
+    var processingInput = false
     /// When the current head's first byte came (or the connection was accepted); nil between requests.
     var headStartedAt: UInt64?
     var lastRead: UInt64

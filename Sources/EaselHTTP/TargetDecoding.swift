@@ -2,7 +2,9 @@
 enum TargetDecoding {
     static func split(_ target: String) -> (path: String, query: [String: String]) {
         var rest = Substring(target)
-        if let schemeEnd = rest.range(of: "://"), rest[..<schemeEnd.lowerBound].allSatisfy(\.isLetter) {
+        // Origin form ("/path?query") is the usual case and skips the absolute-form scan (Foundation's search).
+        if rest.utf8.first != UInt8(ascii: "/"), let schemeEnd = rest.range(of: "://"),
+           rest[..<schemeEnd.lowerBound].allSatisfy(\.isLetter) {
             let afterScheme = rest[schemeEnd.upperBound...]
             rest = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }).map { afterScheme[$0...] } ?? "/"
             if rest.first == "?" { rest = "/" + rest }

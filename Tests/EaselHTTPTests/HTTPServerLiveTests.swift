@@ -36,6 +36,33 @@ final class HTTPServerLiveTests: XCTestCase {
         XCTAssertEqual(try client.readResponse().text, "POST /echo abc")
     }
 
+    func test_live_longPipelineOfInlineAndQueuedAnswers_inOrder() throws {
+        live = try LiveServer()
+        let client = try live.client(timeout: 20)
+        // 3000 pipelined requests, most answered on the event loop, some on the handler queue, and some that claim to
+        // be inline but answer late: all come back in order.
+        var batch = ""
+        var expected: [String] = []
+        for i in 0..<3000 {
+            switch i % 10 {
+            case 3: batch += "GET /slow?ms=1&inline=1 HTTP/1.1\r\nHost: x\r\n\r\n"; expected.append("slow 1")
+            case 7: batch += "GET /big?n=\(i % 97) HTTP/1.1\r\nHost: x\r\n\r\n"
+                expected.append(String(repeating: "b", count: i % 97))
+            default: batch += "GET /big?n=\(i % 89)&inline=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                expected.append(String(repeating: "b", count: i % 89))
+            }
+        }
+        try client.send(batch)
+        for (i, text) in expected.enumerated() {
+            let response = try client.readResponse()
+            XCTAssertEqual(response.status, 200)
+            guard response.text == text else { return XCTFail("answer \(i): got \(response.text.prefix(40))") }
+        }
+        try client.send("GET /?inline=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().text, "ok")
+        XCTAssertTrue(client.isClosedByPeer())
+    }
+
     func test_live_connectionClose_answersThenCloses() throws {
         live = try LiveServer()
         let client = try live.client()

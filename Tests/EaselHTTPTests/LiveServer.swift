@@ -5,6 +5,7 @@ import XCTest
 /// Starts an `HTTPServer` on 127.0.0.1 with an ephemeral port and a small routing handler:
 /// `/echo` echoes method, path and body; `/slow?ms=N` answers after N ms without holding a thread;
 /// `/big?n=N` answers N bytes; `/sse` streams `data: 1`, waits for `sseGate`, streams `data: 2`, finishes; anything else → "ok".
+/// A query with `inline=1` marks the request as answered inline (on the event loop), `/slow` included, though it is not.
 final class LiveServer {
     let server: HTTPServer
     let port: Int
@@ -14,7 +15,7 @@ final class LiveServer {
 
     init(limits: HTTPServerLimits = HTTPServerLimits(), host: String = "127.0.0.1") throws {
         let gate = sseGate
-        let handler = HTTPClosureHandler { request, respond in
+        let handler = HTTPClosureHandler(inline: { $0.query["inline"] == "1" }) { request, respond in
             switch request.path {
             case "/echo":
                 var response = HTTPResponse.text("\(request.method) \(request.path) \(String(decoding: request.body, as: UTF8.self))")
