@@ -80,13 +80,30 @@ public final class Metrics: @unchecked Sendable {
         return out
     }
 
+    /// `{name="value",…}` with the exposition format's escapes. Runs on every request (the HTTP counter), so it
+    /// builds one string and leaves values without `\`, `"` or newline untouched.
     static func labelText(_ labels: [(String, String)]) -> String {
         guard !labels.isEmpty else { return "" }
-        return "{" + labels.map { name, value in
-            let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
-            return "\(name)=\"\(escaped)\""
-        }.joined(separator: ",") + "}"
+        var out = "{"
+        for (i, (name, value)) in labels.enumerated() {
+            if i > 0 { out += "," }
+            out += name
+            out += "=\""
+            if value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == 0x0A }) {
+                for c in value.unicodeScalars {
+                    switch c {
+                    case "\\": out += "\\\\"
+                    case "\"": out += "\\\""
+                    case "\n": out += "\\n"
+                    default: out.unicodeScalars.append(c)
+                    }
+                }
+            } else {
+                out += value
+            }
+            out += "\""
+        }
+        return out + "}"
     }
 
     static func format(_ v: Double) -> String {
