@@ -37,7 +37,28 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
     public func setRandomSeed(_ pick: @escaping () -> UInt64) { validator.randomSeed = pick }
 
     public func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
+        _ = route(request, inlineOnly: false, respond)
+    }
+
+    /// Answers on the event loop what needs only memory: health, models, the OpenAPI document, unknown paths, and
+    /// status polls of jobs whose row is in the store's read cache. What may touch SQLite or the disk goes to the queue.
+    public func handleInline(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) -> Bool {
+        route(request, inlineOnly: true, respond)
+    }
+
+    static func answersFromMemory(_ handler: Route.Handler) -> Bool {
+        switch handler {
+        case .healthz, .readyz, .listModels, .getModel, .openapi: return true
+        case .getJob, .generate, .listJobs, .cancelJob, .jobImage, .jobEvents, .metrics: return false
+        }
+    }
+
+    /// Routes and answers the request; with `inlineOnly`, returns false (answering nothing) for routes that may block.
+    private func route(_ request: HTTPRequest, inlineOnly: Bool, _ respond: @escaping (HTTPResponse) -> Void) -> Bool {
         let match = Router.match(method: request.method, path: request.path)
+        if inlineOnly, case .found(let route, let params) = match, !Self.answersFromMemory(route.handler) {
+            guard route.handler == .getJob, let id = params["id"], store.isCached(id) else { return false }
+        }
         let label: String
         switch match {
         case .found(let route, _): label = route.pattern
@@ -60,7 +81,7 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
         case .found(let route, let params):
             if route.needsAuth && !auth.isAuthorized(request.headers) {
                 counted(APIError.unauthorized.response)
-                return
+                return true
             }
             do {
                 try dispatch(route.handler, request, params, counted)
@@ -71,20 +92,7 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
                 counted(APIError.internalError("\(error)").response)
             }
         }
-    }
-
-    /// Routes answered from memory: health, models, the OpenAPI document, unknown paths, and status polls of jobs
-    /// whose row is in the store's read cache. Everything that may touch SQLite or the disk runs off the event loop.
-    public func answersInline(_ request: HTTPRequest) -> Bool {
-        switch Router.match(method: request.method, path: request.path) {
-        case .notFound, .methodNotAllowed: return true
-        case .found(let route, let params):
-            switch route.handler {
-            case .healthz, .readyz, .listModels, .getModel, .openapi: return true
-            case .getJob: return params["id"].map(store.isCached) ?? false
-            case .generate, .listJobs, .cancelJob, .jobImage, .jobEvents, .metrics: return false
-            }
-        }
+        return true
     }
 
     private func dispatch(_ handler: Route.Handler, _ request: HTTPRequest, _ params: [String: String],

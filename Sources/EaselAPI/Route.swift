@@ -10,7 +10,7 @@ public struct Route: Sendable, Equatable {
     public let pattern: String
     public let handler: Handler
     /// Whether API keys apply (every `/v1/*` route).
-    public var needsAuth: Bool { pattern.hasPrefix("/v1/") }
+    public let needsAuth: Bool
     /// The pattern split once, here: matching runs on every request.
     private let parts: [Part]
 
@@ -23,6 +23,7 @@ public struct Route: Sendable, Equatable {
         self.method = method
         self.pattern = pattern
         self.handler = handler
+        needsAuth = pattern.utf8.starts(with: "/v1/".utf8)
         parts = pattern.split(separator: "/", omittingEmptySubsequences: false).map { p in
             guard p.first == "{", let close = p.firstIndex(of: "}") else { return .literal(p) }
             return .parameter(name: String(p[p.index(after: p.startIndex)..<close]), suffix: p[p.index(after: close)...])

@@ -22,7 +22,7 @@ public struct Router: Sendable {
     ]
 
     public static func match(method: String, path: String) -> Match {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map(Substring.init)
         // HEAD is answered as GET (the server sends no body).
         let wanted = method == "HEAD" ? "GET" : method
         var allowed: [String] = []

@@ -53,13 +53,13 @@ extension Connection {
                              chunked: !context.isHTTP10)
             }
         }
-        if core.handler.answersInline(request) {
-            // On this loop: an answer given before `handle` returns is written directly; a later one takes the
-            // usual path back through `loop.execute`.
-            let reply = InlineReply()
-            core.handler.handle(request) { response in
-                if !reply.capture(response) { deliverLater(response) }
-            }
+        // On this loop first: an answer given before `handleInline` returns is written directly; a later one takes
+        // the usual path back through `loop.execute`.
+        let reply = InlineReply()
+        let handled = core.handler.handleInline(request) { response in
+            if !reply.capture(response) { deliverLater(response) }
+        }
+        if handled {
             if let response = reply.close() {
                 let encoded = encode(response)
                 deliver(id: id, encoded.bytes, keepAlive: encoded.keepAlive, stream: encoded.stream,

@@ -4,14 +4,15 @@
 public protocol HTTPHandler {
     func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void)
 
-    /// Whether `handle` will answer this request before returning, using only memory and short locks (no disk, no
-    /// waits). The server then calls `handle` on the connection's event loop and writes the answer at once, sparing
-    /// two thread hand-offs. Defaults to false; a handler that answers later anyway still works, just without the gain.
-    func answersInline(_ request: HTTPRequest) -> Bool
+    /// Answers the request now if that takes only memory and short locks (no disk, no waits), and returns true; or
+    /// returns false without calling `respond`, and the server calls `handle` on its dispatch queue instead. The
+    /// server calls this on the connection's event loop, sparing two thread hand-offs for what it answers. An answer
+    /// given later than the return still works, just without the gain. The default answers nothing inline.
+    func handleInline(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) -> Bool
 }
 
 extension HTTPHandler {
-    public func answersInline(_ request: HTTPRequest) -> Bool { false }
+    public func handleInline(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) -> Bool { false }
 }
 
 /// An `HTTPHandler` made from a closure.
@@ -19,7 +20,7 @@ public final class HTTPClosureHandler: HTTPHandler {
     private let body: (HTTPRequest, @escaping (HTTPResponse) -> Void) -> Void
     private let inline: (HTTPRequest) -> Bool
 
-    /// `inline` says which requests `body` answers at once from memory (see `answersInline`).
+    /// `inline` says which requests `body` answers at once from memory (see `handleInline`).
     public init(inline: @escaping (HTTPRequest) -> Bool = { _ in false },
                 _ body: @escaping (HTTPRequest, @escaping (HTTPResponse) -> Void) -> Void) {
         self.body = body
@@ -28,5 +29,9 @@ public final class HTTPClosureHandler: HTTPHandler {
 
     public func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) { body(request, respond) }
 
-    public func answersInline(_ request: HTTPRequest) -> Bool { inline(request) }
+    public func handleInline(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) -> Bool {
+        guard inline(request) else { return false }
+        body(request, respond)
+        return true
+    }
 }

@@ -9,8 +9,8 @@ enum TargetDecoding {
             rest = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }).map { afterScheme[$0...] } ?? "/"
             if rest.first == "?" { rest = "/" + rest }
         }
-        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
-        guard let mark = rest.firstIndex(of: "?") else { return (String(rest), [:]) }
+        if let hash = rest.utf8.firstIndex(of: UInt8(ascii: "#")) { rest = rest[..<hash] }
+        guard let mark = rest.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (String(rest), [:]) }
         var query: [String: String] = [:]
         for pair in rest[rest.index(after: mark)...].split(separator: "&", omittingEmptySubsequences: true) {
             if let eq = pair.firstIndex(of: "=") {

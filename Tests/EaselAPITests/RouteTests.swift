@@ -272,6 +272,30 @@ final class RouteTests: XCTestCase {
         }
     }
 
+    /// What the server may answer on its event loop: memory-only routes, and job polls once the row is cached.
+    func testInlineAnswersOnlyFromMemory() throws {
+        func inline(_ method: String, _ target: String) -> Int? {
+            var status: Int?
+            let request = HTTPRequest(method: method, target: target, remoteAddress: "127.0.0.1:1")
+            let handled = api.handleInline(request) { status = $0.status }
+            if handled { XCTAssertNotNil(status, "\(target) claimed inline but gave no answer before returning") }
+            return handled ? status : nil
+        }
+        XCTAssertEqual(inline("GET", "/healthz"), 200)
+        XCTAssertEqual(inline("GET", "/v1/models"), 200)
+        XCTAssertEqual(inline("GET", "/nope"), 404)
+        XCTAssertEqual(inline("PUT", "/healthz"), 405)
+        XCTAssertNil(inline("GET", "/metrics"), "reads queue depths from SQLite")
+        XCTAssertNil(inline("GET", "/v1/jobs"))
+        let id = try XCTUnwrap(submit().json["id"]?.stringValue)
+        XCTAssertNil(inline("DELETE", "/v1/jobs/\(id)"))
+        _ = call(api, "GET", "/v1/jobs/\(id)")  // the queue path reads the row into the cache
+        XCTAssertEqual(inline("GET", "/v1/jobs/\(id)"), 200)
+        XCTAssertNil(inline("GET", "/v1/jobs/job_unknown"), "a miss goes to SQLite, off the loop")
+        _ = submit()  // any write empties the cache
+        XCTAssertNil(inline("GET", "/v1/jobs/\(id)"))
+    }
+
     func testOpenAPICoversEveryRoute() throws {
         let a = call(api, "GET", "/openapi.json")
         XCTAssertEqual(a.status, 200)
