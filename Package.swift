@@ -17,6 +17,8 @@ let package = Package(
         // Optimized in debug builds too (-O0 made the test suite's model runs ~3x slower); release keeps SwiftPM's default.
         .target(name: "CEaselCPU", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))],
                 linkerSettings: [.linkedLibrary("openblas")]),
+        // The GPU door: dlopens the CUDA runtime and Kernels/' libeasel_kernels.so at run time, so nothing links CUDA.
+        .target(name: "CEaselCUDA", linkerSettings: [.linkedLibrary("dl")]),
         // zlib for PNG encoding (Debian zlib1g-dev).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // SQLite's C API for the job store (Debian libsqlite3-dev).
@@ -29,7 +31,7 @@ let package = Package(
         ),
         .target(
             name: "EaselEngine",
-            dependencies: ["CEaselCPU", "CZlib"],
+            dependencies: ["CEaselCPU", "CEaselCUDA", "CZlib"],
             // Optimized in debug builds too (with bounds checks): the tests run real pipelines and the tiny model.
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
                             .unsafeFlags(["-O"], .when(configuration: .debug))]

@@ -38,14 +38,27 @@ public final class ModelEntry: @unchecked Sendable {
 
     public var isLoaded: Bool { currentState == .loaded }
 
-    /// The backend this model runs on, or why none can.
+    /// The backend this model runs on, or why none can. `auto` is the CPU until the engine runs the transformer on
+    /// the GPU; `cuda` probes the runtime and the kernel library once per process and says what it found.
     static func resolveBackend(_ backend: ModelConfig.Backend) -> Result<String, APIError> {
         switch backend {
         case .auto, .cpu: return .success("cpu")
         case .cuda:
-            return .failure(.unavailable("backend \"cuda\" is not available: this build of Easel has no CUDA kernels "
-                                         + "(set \"backend\" to \"cpu\" or \"auto\")"))
+            switch cudaProbe {
+            case .failure(let error):
+                return .failure(.unavailable("backend \"cuda\" is not available: \(error.message) "
+                                             + "(set \"backend\" to \"cpu\" or \"auto\")"))
+            case .success(let device):
+                return .failure(.unavailable("backend \"cuda\": found \(device.info.summary) and the kernel library, "
+                                             + "but the engine cannot run models on the GPU yet "
+                                             + "(set \"backend\" to \"cpu\" or \"auto\")"))
+            }
         }
+    }
+
+    /// The CUDA runtime, a device and `CUDADevice.defaultKernelLibrary`, or why not.
+    static let cudaProbe: Result<CUDADevice, CUDAError> = Result { try CUDADevice() }.mapError {
+        $0 as? CUDAError ?? CUDAError(message: "\($0)")
     }
 
     /// The loaded pipeline, loading it first if needed. Throws `APIError` 503 when the model cannot be loaded.

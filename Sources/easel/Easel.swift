@@ -10,7 +10,7 @@ struct Easel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "easel",
         abstract: "Easel: serve and run FLUX-family diffusion pipelines.",
-        subcommands: [Serve.self, WebhookSecretCommand.self, Generate.self, Tokenize.self]
+        subcommands: [Serve.self, WebhookSecretCommand.self, Generate.self, Tokenize.self, CUDAInfo.self]
     )
 }
 
@@ -108,6 +108,26 @@ struct Tokenize: ParsableCommand {
         let ids1 = t1.encodeForPipeline(text, maxLength: t1.modelMaxLength ?? 77)
         let ids2 = t2.encodeForPipeline(text, maxLength: maxSequenceLength ?? easel.maxSequenceLength)
         print("{\"tokenizer\": [\(ids1.map(String.init).joined(separator: ", "))], \"tokenizer_2\": [\(ids2.map(String.init).joined(separator: ", "))]}")
+    }
+}
+
+struct CUDAInfo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cuda-info",
+        abstract: "Load the CUDA runtime and the kernel library as the daemon would; print the device or why not.")
+
+    @Option(help: "The libcudart to load (default: $EASEL_CUDART, then the usual sonames).") var runtime: String?
+    @Option(help: "The kernel library (default: $EASEL_KERNELS_LIB, beside the executable, or build/kernels/).")
+    var kernels: String?
+
+    func run() throws {
+        do {
+            let device = try CUDADevice(runtimePath: runtime, kernelLibrary: kernels ?? CUDADevice.defaultKernelLibrary)
+            print("cuda: \(device.info.summary); kernels: \(kernels ?? CUDADevice.defaultKernelLibrary)")
+        } catch let error as CUDAError {
+            print("cuda: unavailable: \(error.message)")
+            throw ExitCode(1)
+        }
     }
 }
 

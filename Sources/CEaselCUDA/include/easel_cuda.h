@@ -1,0 +1,59 @@
+/* CEaselCUDA: the engine's door to the GPU, loaded at run time.
+ *
+ * Nothing here links against CUDA. easel_cuda_open dlopens the CUDA runtime (libcudart) and Easel's kernel library
+ * (libeasel_kernels.so, built by Scripts/build-kernels), resolves what it needs, and checks that a device is there.
+ * Every call returns 0 on success or -1 with a message in err (the CUDA runtime's own text where CUDA failed), so a
+ * machine without a GPU, a driver or the library gets an explanation instead of a crash or a link error.
+ *
+ * The kernel parameter structs are those of Kernels/include/easel_kernels.h.
+ */
+#ifndef EASEL_CUDA_H
+#define EASEL_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../../Kernels/include/easel_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct easel_cuda easel_cuda;
+
+typedef struct easel_cuda_device_info {
+    char name[256];
+    int compute_major, compute_minor;
+    int multiprocessors;
+    size_t total_bytes, free_bytes;
+    int runtime_version, driver_version; /* 12080 = 12.8 */
+    int device_count;
+} easel_cuda_device_info;
+
+enum { EASEL_CUDA_H2D = 1, EASEL_CUDA_D2H = 2, EASEL_CUDA_D2D = 3 };
+
+/* runtime_path: a libcudart to load, or NULL to search (EASEL_CUDART, then libcudart.so, .so.13, .so.12, .so.11).
+ * kernels_path: libeasel_kernels.so, or NULL to skip loading kernels (device queries and memory only).
+ * Selects device 0. NULL with a message in err when anything is missing. */
+easel_cuda *easel_cuda_open(const char *runtime_path, const char *kernels_path, char *err, size_t err_len);
+void easel_cuda_close(easel_cuda *cuda);
+
+int easel_cuda_device_info_get(easel_cuda *cuda, easel_cuda_device_info *out, char *err, size_t err_len);
+int easel_cuda_malloc(easel_cuda *cuda, void **ptr, size_t bytes, char *err, size_t err_len);
+int easel_cuda_free(easel_cuda *cuda, void *ptr, char *err, size_t err_len);
+/* kind: EASEL_CUDA_H2D, EASEL_CUDA_D2H or EASEL_CUDA_D2D; synchronous with respect to the host. */
+int easel_cuda_memcpy(easel_cuda *cuda, void *dst, const void *src, size_t bytes, int kind, char *err, size_t err_len);
+/* Waits for all work on the device; reports asynchronous kernel faults. */
+int easel_cuda_synchronize(easel_cuda *cuda, char *err, size_t err_len);
+
+/* Kernel calls: the easel_kernels.h entry point of the same name, its status and any launch error as a message.
+ * A kernel the loaded library does not export fails with a message naming it. */
+int easel_cuda_rmsnorm_bf16(easel_cuda *cuda, const easel_rmsnorm_params *p, char *err, size_t err_len);
+int easel_cuda_layernorm_adaln_bf16(easel_cuda *cuda, const easel_layernorm_adaln_params *p, char *err,
+                                    size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EASEL_CUDA_H */
