@@ -18,4 +18,8 @@ void easel_silu(float *x, size_t n);
 void easel_exp(float *x, size_t n);
 // Tests turn the AVX2 path off to check the scalar one too.
 void easel_cpu_allow_simd(int allowed);
+// Keeps freed memory in the process heap (glibc mallopt: no trimming, mmap only above 32 MiB) so buffers freed at
+// the end of a denoising step are reused by the next one instead of going back to the kernel and faulting in again.
+// Returns 1 if every setting was accepted.
+int easel_cpu_retain_freed_memory(void);
 #endif

@@ -1,3 +1,4 @@
+import CEaselCPU
 import Foundation
 
 /// Easel's own per-model settings, `easel.json` beside `model_index.json` (optional).
@@ -55,6 +56,11 @@ public struct GenerationDefaults: Sendable, Codable {
 public enum Engine {
     /// Threads used by the CPU backend's matrix products.
     public static func setThreads(_ n: Int) { BLAS.setThreads(n) }
+
+    /// Makes freed buffers stay in the process heap (see `easel_cpu_retain_freed_memory`), so that after the first
+    /// denoising step the per-op buffers are served from memory the process already holds: no page faults or
+    /// mmap/munmap per step. Done once per process when the first pipeline loads.
+    public static let retainFreedMemory: Bool = easel_cpu_retain_freed_memory() == 1
 }
 
 /// One text-to-image request as the engine sees it.
@@ -96,6 +102,7 @@ public final class FluxPipeline {
     public var usesTrueCFG: Bool { (easel.guidance ?? (transformer.config.guidanceEmbeds ? "embedded" : "none")) == "true_cfg" }
 
     public init(folder: URL) throws {
+        _ = Engine.retainFreedMemory
         self.folder = folder
         let fm = FileManager.default
         let indexURL = folder.appendingPathComponent("model_index.json")
