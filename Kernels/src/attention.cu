@@ -331,12 +331,12 @@ extern "C" easel_status easel_attention_bf16(const easel_attention_params *param
     for (int64_t s : strides)
         if (s < 0) return EASEL_ERR_INVALID_ARGUMENT;
     if (!(p.scale >= 0.0f) || !isfinite(p.scale)) return EASEL_ERR_INVALID_ARGUMENT;
+    if (p.head_dim != 64 && p.head_dim != 128) return EASEL_ERR_UNSUPPORTED;
     {
         const int64_t cnt[3] = {p.batch, p.heads, p.seq_q};
         const int64_t st[3] = {p.o_stride_batch, p.o_stride_head, p.o_stride_seq};
         if (!layout_disjoint(cnt, st, p.head_dim)) return EASEL_ERR_INVALID_ARGUMENT;  // output rows overlap
     }
-    if (p.head_dim != 64 && p.head_dim != 128) return EASEL_ERR_UNSUPPORTED;
     if (p.seq_q > INT32_MAX - 128 || p.seq_kv > INT32_MAX - kBc || p.heads > 65535 || p.batch > 65535)
         return EASEL_ERR_UNSUPPORTED;
     // the only kernel moves 16-byte vectors: every pointer 16-byte aligned and every stride a multiple of 8
