@@ -4,7 +4,13 @@ L2 flushed by a read-only pass over a buffer several times the L2 before every t
 measures the device-to-device copy bandwidth (torch copy_ of a 1 GiB buffer, bytes read + written), and prints the
 comparison table. Reads the RESULT lines of the check programs' logs.
 
-  python3 Kernels/bench_torch.py LOG... [--reps 50] [--warmup 10] [--target-pct 90]
+  python3 Kernels/bench_torch.py LOG... [--reps 50] [--warmup 10] [--target-pct 90] [--attn-target 1.0]
+  python3 Kernels/bench_torch.py LOG... --parse-only     # no torch needed: the rows it would time, and exit
+
+Attention rows (op=attention) are timed with torch.nn.functional.scaled_dot_product_attention (bf16, q/k/v of the
+same shape and layout: [B, H, S, D] contiguous, or views of [B, S, H, D] / FLUX's fused [B, S, 3, H, D]) and
+compared in TFLOP/s (4 * B * H * S_q * S_kv * D flops); the target is >= --attn-target x SDPA's throughput at
+B=1, H=24, S=4608, D=128 (layout bhsd). --cpu-dry-run shrinks attention shapes to at most 2 heads x 256 tokens.
 
 Exit status: 0, or 1 if a log has no RESULT lines / torch or CUDA is missing. A missed performance target is
 reported, not an error.
@@ -33,19 +39,46 @@ def parse_results(paths):
     return rows, copy
 
 
+def attn_shape(r):
+    return tuple(int(r[k]) for k in ("B", "H", "Sq", "Skv", "D"))
+
+
+def attn_tflops(r, ms):
+    B, H, Sq, Skv, D = attn_shape(r)
+    return 4.0 * B * H * Sq * Skv * D / (ms * 1e-3) / 1e12
+
+
+def is_attn_target(r):
+    return attn_shape(r) == (1, 24, 4608, 4608, 128) and r.get("layout", "bhsd") == "bhsd"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("logs", nargs="+")
     ap.add_argument("--reps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--target-pct", type=float, default=90.0)
+    ap.add_argument("--attn-target", type=float, default=1.0, help="attention goal: ours / SDPA throughput")
     ap.add_argument("--cpu-dry-run", action="store_true", help="exercise the script on the CPU (timings meaningless)")
+    ap.add_argument("--parse-only", action="store_true", help="print the parsed RESULT rows and exit (no torch)")
     a = ap.parse_args()
 
     rows, our_copy = parse_results(a.logs)
     if not rows:
         print("bench_torch: no RESULT lines in", a.logs)
         return 1
+    if a.parse_only:
+        for r in rows:
+            if r.get("op") == "attention":
+                B, H, Sq, Skv, D = attn_shape(r)
+                print(f"attention {r['case']}: B={B} H={H} Sq={Sq} Skv={Skv} D={D} layout={r.get('layout', 'bhsd')} "
+                      f"ours {float(r['median_us']):.1f} us {attn_tflops(r, float(r['median_us']) * 1e-3):.1f} "
+                      f"TFLOP/s target_shape={is_attn_target(r)}")
+            else:
+                print(f"{r.get('op')} {r.get('case')}: median_us={r.get('median_us')}")
+        for p_, g_ in our_copy.items():
+            print(f"copy ({p_}): {g_} GB/s")
+        return 0
     try:
         import torch
         import torch.nn.functional as F
@@ -107,11 +140,55 @@ def main():
     def rel_err(y, ref):
         return (torch.linalg.vector_norm(y.double() - ref) / torch.linalg.vector_norm(ref)).item()
 
-    table = []
+    table, attn_table = [], []
     g = torch.Generator(device=dev)
     g.manual_seed(1234)
+    sdpa_info = ""
+    if not a.cpu_dry_run and hasattr(torch.backends.cuda, "flash_sdp_enabled"):
+        names = ("flash", "mem_efficient", "cudnn", "math")
+        on = [n for n in names if getattr(torch.backends.cuda, f"{n}_sdp_enabled", lambda: False)()]
+        sdpa_info = "SDPA backends enabled: " + ", ".join(on)
     for r in rows:
         op, case = r["op"], r["case"]
+        if op == "attention":
+            B, H, Sq, Skv, D = attn_shape(r)
+            layout = r.get("layout", "bhsd")
+            if a.cpu_dry_run:
+                H, Sq, Skv = min(H, 2), min(Sq, 256), min(Skv, 256)
+
+            def make(S, parts):  # parts tensors of [B, H, S, D] (views for the strided layouts)
+                if layout == "qkv_fused":  # FLUX: one [B, S, 3, H, D]; q, k, v are views
+                    t = torch.randn(B, S, 3, H, D, generator=g, device=dev).to(torch.bfloat16)
+                    return [x.transpose(1, 2) for x in t.unbind(2)][:parts]
+                if layout == "bshd":
+                    return [torch.randn(B, S, H, D, generator=g, device=dev).to(torch.bfloat16).transpose(1, 2)
+                            for _ in range(parts)]
+                return [torch.randn(B, H, S, D, generator=g, device=dev).to(torch.bfloat16) for _ in range(parts)]
+
+            if layout == "qkv_fused" and Sq == Skv:
+                q, k, v = make(Sq, 3)
+            else:
+                (q,), (k, v) = make(Sq, 1), make(Skv, 2)
+            fn = lambda: F.scaled_dot_product_attention(q, k, v)
+            y = fn()
+            # torch's error on the first head, at most 1024 query rows, against float64
+            n = min(Sq, 1024)
+            qd, kd, vd = q[0, 0, :n].double(), k[0, 0].double(), v[0, 0].double()
+            ref = torch.softmax(qd @ kd.T / math.sqrt(D), dim=-1) @ vd
+            err = rel_err(y[0, 0, :n], ref)
+            floor = rel_err(ref.to(torch.bfloat16), ref)
+            del qd, kd, vd, ref, y
+            t_ms = timeit(fn)
+            ours_ms = float(r["median_us"]) * 1e-3
+            attn_table.append(dict(case=case, layout=layout, shape=(B, H, Sq, Skv, D), ours_us=ours_ms * 1e3,
+                                   ours_tflops=attn_tflops(r, ours_ms),
+                                   torch_us=t_ms * 1e3,
+                                   torch_tflops=4.0 * B * H * Sq * Skv * D / (t_ms * 1e-3) / 1e12,
+                                   torch_err_ratio=err / floor, target=is_attn_target(r)))
+            del q, k, v
+            if not a.cpu_dry_run:
+                torch.cuda.empty_cache()
+            continue
         if op == "rmsnorm":
             n_outer, n_inner, dim = int(r["n_outer"]), int(r["n_inner"]), int(r["dim"])
             xso, xsi = int(r["xso"]), int(r["xsi"])
@@ -171,6 +248,30 @@ def main():
         print("* ours with f32 shift/scale; torch runs the same shape with bf16 shift/scale (its bf16 path)")
     print("(speedup = torch time / our time; 'torch err/floor' = torch's ||y - ref64|| / ||ref64|| over the bf16 "
           "rounding floor; ours is checked <= 1.25 by the check programs)")
+    if attn_table:
+        print()
+        print("attention vs torch.nn.functional.scaled_dot_product_attention (bf16, same shapes and layout); "
+              "TFLOP/s = 4*B*H*Sq*Skv*D / median time" + ("; shapes SHRUNK for the dry run" if a.cpu_dry_run else ""))
+        if sdpa_info:
+            print(sdpa_info)
+        hdr = (f"{'case':28} {'B,H,Sq,Skv,D':24} {'ours us':>9} {'ours TF/s':>9} {'SDPA us':>9} {'SDPA TF/s':>9} "
+               f"{'easel/torch':>11} {'SDPA err/floor':>14}")
+        print(hdr)
+        print("-" * len(hdr))
+        for t in attn_table:
+            shape = ",".join(str(x) for x in t["shape"])
+            print(f"{t['case']:28} {shape:24} {t['ours_us']:9.1f} {t['ours_tflops']:9.1f} {t['torch_us']:9.1f} "
+                  f"{t['torch_tflops']:9.1f} {t['torch_us'] / t['ours_us']:10.2f}x {t['torch_err_ratio']:14.2f}")
+        targets = [t for t in attn_table if t["target"]]
+        for t in targets:
+            ratio = t["torch_us"] / t["ours_us"]
+            verdict = "MET" if ratio >= a.attn_target else "NOT MET"
+            print(f"target: attention B1 H24 S4608 D128 at {ratio:.2f}x SDPA (goal >= {a.attn_target:.1f}x SDPA): "
+                  f"{verdict}")
+        if not targets:
+            print("target: attention B1 H24 S4608 D128: no such RESULT row")
+        print("(easel/torch = SDPA time / our time = our TFLOP/s / SDPA's; 'SDPA err/floor' = SDPA's error on head 0 "
+              "(<= 1024 rows) vs float64 over the bf16 output rounding floor; ours is checked in attention_check)")
     return 0
 
 

@@ -1,6 +1,7 @@
 /* Plain-C test of the exported API (no GPU needed): easel_kernels.h compiles as strict C99, libeasel_kernels.so
  * links and exports the easel_ symbols, and argument validation answers before any CUDA call.
  * Built and run by Scripts/build-kernels. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@ int main(void) {
     char dummy[64];
     easel_rmsnorm_params r;
     easel_layernorm_adaln_params l;
+    easel_attention_params a, a0;
 
     EXPECT(strcmp(easel_status_string(EASEL_OK), "ok") == 0);
     EXPECT(strcmp(easel_status_string(EASEL_ERR_LAUNCH), "launch failed") == 0);
@@ -44,6 +46,54 @@ int main(void) {
     EXPECT(easel_layernorm_adaln_bf16(&l) == EASEL_ERR_INVALID_ARGUMENT);
     l.eps = 1e-6f; l.batch = 0;
     EXPECT(easel_layernorm_adaln_bf16(&l) == EASEL_OK);
+
+    /* attention: every rejection happens before any CUDA call (dummy is host memory) */
+    EXPECT(easel_attention_bf16(NULL) == EASEL_ERR_INVALID_ARGUMENT);
+    memset(&a0, 0, sizeof a0);
+    a0.q = a0.k = a0.v = a0.o = (void *)(((uintptr_t)dummy + 15) & ~(uintptr_t)15);
+    a0.batch = 1; a0.heads = 2; a0.seq_q = 3; a0.seq_kv = 5; a0.head_dim = 64;
+    a0.q_stride_batch = a0.k_stride_batch = a0.v_stride_batch = a0.o_stride_batch = 2 * 5 * 64;
+    a0.q_stride_head = a0.k_stride_head = a0.v_stride_head = a0.o_stride_head = 5 * 64;
+    a0.q_stride_seq = a0.k_stride_seq = a0.v_stride_seq = a0.o_stride_seq = 64;
+    a = a0; a.q = NULL;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.k = NULL;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.v = NULL;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.o = NULL;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.head_dim = 96;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_UNSUPPORTED);
+    a = a0; a.head_dim = 256;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_UNSUPPORTED);
+    a = a0; a.head_dim = 0;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.seq_q = 0;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.seq_kv = -1;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.batch = 0;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.heads = 0;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.k_stride_seq = -64;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.scale = -1.0f;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.o_stride_seq = 32;  /* output rows overlap */
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.o_stride_head = 64;  /* heads overlap tokens */
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.q = (const char *)a0.q + 2;  /* misaligned: no fallback kernel */
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_UNSUPPORTED);
+    a = a0; a.v_stride_seq = 68;  /* stride not a multiple of 8 */
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_UNSUPPORTED);
+    a = a0; a.lse = (float *)((char *)dummy + 2);
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+    a = a0; a.heads = 70000; a.q_stride_batch = a.k_stride_batch = a.v_stride_batch = a.o_stride_batch = 70000 * 5 * 64;
+    EXPECT(easel_attention_bf16(&a) == EASEL_ERR_UNSUPPORTED);
+    EXPECT(easel_last_cuda_error() == 0);
 
     if (failures) { fprintf(stderr, "test_api: %d failure(s)\n", failures); return 1; }
     printf("test_api: all passed\n");

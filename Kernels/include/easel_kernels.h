@@ -93,6 +93,44 @@ typedef struct easel_layernorm_adaln_params {
 
 easel_status easel_layernorm_adaln_bf16(const easel_layernorm_adaln_params *params);
 
+/* ---------------------------------------------------------------------------------------------------------
+ * Attention forward (flash attention), bf16 q/k/v/o, f32 accumulation and softmax statistics, non-causal:
+ *     o[b, h, i, :] = sum_j softmax_j(scale * q[b, h, i, :] . k[b, h, j, :]) * v[b, h, j, :]
+ * over j in [0, seq_kv), for i in [0, seq_q). Same number of heads for q, k and v (no GQA), no mask.
+ *
+ * Every tensor is addressed by element strides for batch, head and token; the head_dim elements of one token of
+ * one head are contiguous. So q/k/v as [B, H, S, D] (stride_batch = H*S*D, stride_head = S*D, stride_seq = D),
+ * as [B, S, H, D] (H*S*D, D, H*D), or straight out of FLUX's fused qkv [B, S, 3, H, D] (q = qkv, k = qkv + H*D,
+ * v = qkv + 2*H*D; strides 3*H*S*D, D, 3*H*D) need no copy. The output rows (b, h, i) must not overlap each other
+ * (checked) and must not overlap k or v (not checked; o == q with the same strides is allowed).
+ *
+ * scale: the softmax scale; 0 means 1/sqrt(head_dim). Must be finite and >= 0.
+ * lse: optional (NULL: not written): f32 [batch, heads, seq_q] dense, lse[b, h, i] = log(sum_j exp(scale * q.k)),
+ *      natural log.
+ *
+ * Returns EASEL_ERR_INVALID_ARGUMENT for a NULL params/q/k/v/o, a size < 1, a negative stride, a non-finite or
+ * negative scale, overlapping output rows, or an lse pointer not 4-byte aligned; EASEL_ERR_UNSUPPORTED for
+ * head_dim other than 64 or 128, q/k/v/o not 16-byte aligned or a stride not a multiple of 8 (there is no
+ * scalar fallback), seq_q or seq_kv >= 2^31 - 128, or batch or heads > 65535. All checks happen before any CUDA
+ * call. Sequences of any length >= 1 are handled (no multiple-of-tile requirement).
+ */
+typedef struct easel_attention_params {
+    const void *q;          /* bf16 */
+    const void *k;          /* bf16 */
+    const void *v;          /* bf16 */
+    void *o;                /* bf16 */
+    float *lse;             /* optional f32 [batch, heads, seq_q], or NULL */
+    int64_t batch, heads, seq_q, seq_kv, head_dim;
+    int64_t q_stride_batch, q_stride_head, q_stride_seq;
+    int64_t k_stride_batch, k_stride_head, k_stride_seq;
+    int64_t v_stride_batch, v_stride_head, v_stride_seq;
+    int64_t o_stride_batch, o_stride_head, o_stride_seq;
+    float scale;            /* 0: 1/sqrt(head_dim) */
+    void *stream;           /* cudaStream_t */
+} easel_attention_params;
+
+easel_status easel_attention_bf16(const easel_attention_params *params);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,7 +5,10 @@
                                        exit 1 if any kernel spills (spill stores or loads non-zero)
   kernel_report.py sass CUOBJDUMP OBJ... global load/store widths per kernel and arch from `cuobjdump -sass`;
                                        exit 1 if a vectorized kernel (*_vec_kernel) has a global load or store of
-                                       x/y narrower than 128 bits, or no 128-bit load at all
+                                       x/y narrower than 128 bits, or no 128-bit load at all; and exit 1 if any
+                                       kernel touches local memory (LDL/STL: a spill or a dynamically indexed
+                                       register array). Kernels that load through cp.async (LDGSTS, e.g. the
+                                       attention kernel) are not *_vec_kernel; their cp.async widths are listed.
 """
 import re
 import shutil
@@ -61,6 +64,8 @@ def ptxas(logs):
 
 
 MEM = re.compile(r"\b(LDG|STG)\.E((?:\.[A-Z0-9_]+)*)")
+LOCAL = re.compile(r"\b(LDL|STL)\b")
+ASYNC = re.compile(r"\bLDGSTS\.E((?:\.[A-Z0-9_]+)*)")
 
 
 def width(mods):
@@ -87,8 +92,15 @@ def sass(cuobjdump, objs):
                 continue
             m = re.search(r"Function : (\S+)", line)
             if m:
-                func = {"name": m.group(1), "arch": arch, "ld": {}, "st": {}}
+                func = {"name": m.group(1), "arch": arch, "ld": {}, "st": {}, "local": 0, "async": {}}
                 stats.append(func)
+                continue
+            if func is not None and LOCAL.search(line):
+                func["local"] += 1
+            m = ASYNC.search(line)
+            if m and func is not None:
+                w = width(m.group(1))
+                func["async"][w] = func["async"].get(w, 0) + 1
                 continue
             m = MEM.search(line)
             if m and func is not None:
@@ -102,10 +114,16 @@ def sass(cuobjdump, objs):
             vec = "_vec_kernel" in nm
             # vectorized kernels: x, y, weight, bf16 shift/scale are 128-bit; f32 shift/scale are float4 (128-bit)
             ok = not vec or (f["ld"].get(128, 0) > 0 and set(f["ld"]) <= {128} and set(f["st"]) <= {128})
+            note = "" if ok else "  <-- NOT 128-bit"
+            if f["local"]:
+                ok = False
+                note += f"  <-- LOCAL MEMORY ({f['local']} LDL/STL)"
+            if f["async"]:
+                note += f"  (cp.async {fmt(f['async'])})"
             if not ok:
                 failures += 1
-            print(f"{f['arch']:8} {fmt(f['ld']):34} {fmt(f['st']):22} {nm}{'' if ok else '  <-- NOT 128-bit'}")
-    print(f"sass: {failures} vectorized kernel(s) with narrower global accesses")
+            print(f"{f['arch']:8} {fmt(f['ld']):34} {fmt(f['st']):22} {nm}{note}")
+    print(f"sass: {failures} kernel(s) with narrower global accesses (vectorized kernels) or local memory")
     return 1 if failures else 0
 
 
