@@ -50,6 +50,77 @@ def attn_tflops(r, ms):
 
 def is_attn_target(r):
     return attn_shape(r) == (1, 24, 4608, 4608, 128) and r.get("layout", "bhsd") == "bhsd"
+# ---- element-wise fusions (bias_act_check, rope_check, gated_residual_check) -------------------------------------
+ELEMENTWISE_OPS = ("bias_gelu_tanh", "bias_silu", "rope", "gated_residual")
+ELEMENTWISE_TARGET_CASES = ("flux_mlp_gelu", "large_silu", "flux_q_dense", "flux_qk_from_qkv", "flux_4608_bf16gate",
+                            "flux_5120_bf16gate", "flux_5120_f32gate")
+
+
+def elementwise_case(r, g, dev):
+    """PyTorch eager (bf16) equivalent of one RESULT row of the element-wise ops: (fn, x, ref64). fn() returns a
+    tensor or, for RoPE on q and k, a tuple (compared flattened and concatenated)."""
+    import torch
+    import torch.nn.functional as F
+    op = r["op"]
+    bf = torch.bfloat16
+    if op in ("bias_gelu_tanh", "bias_silu"):
+        rows, dim, has_bias = int(r["rows"]), int(r["dim"]), r.get("bias", "1") == "1"
+        x = (2 * torch.randn(rows, dim, generator=g, device=dev)).to(bf)
+        b = (0.5 * torch.randn(dim, generator=g, device=dev)).to(bf)
+        if op == "bias_gelu_tanh":
+            act = lambda v: F.gelu(v, approximate="tanh")
+        else:
+            act = F.silu
+        fn = (lambda: act(x + b)) if has_bias else (lambda: act(x))
+        v = x.double() + (b.double() if has_bias else 0)
+        ref = act(v)
+        return fn, x, ref
+    if op == "rope":
+        B, S, H, D, groups = (int(r[k]) for k in ("batch", "seq", "heads", "head_dim", "groups"))
+        ang = torch.rand(S, D // 2, generator=g, device=dev, dtype=torch.float64) * 6.283185307179586
+        cos = ang.cos().repeat_interleave(2, dim=1).float()  # diffusers FluxPosEmbed: [S, D] f32, pairs repeated
+        sin = ang.sin().repeat_interleave(2, dim=1).float()
+        if groups == 2:  # q and k as strided views of a fused qkv [B, S, 3, H, D], as FLUX's fused projection
+            qkv = torch.randn(B, S, 3, H, D, generator=g, device=dev).to(bf)
+            xs = (qkv[:, :, 0], qkv[:, :, 1])
+        else:
+            qkv = torch.randn(B, S, H, D, generator=g, device=dev).to(bf)
+            xs = (qkv,)
+
+        def rope(x):  # diffusers apply_rotary_emb(use_real=True, use_real_unbind_dim=-1, sequence_dim=1)
+            c, s_ = cos[None, :, None, :], sin[None, :, None, :]
+            x_real, x_imag = x.reshape(*x.shape[:-1], -1, 2).unbind(-1)
+            x_rotated = torch.stack([-x_imag, x_real], dim=-1).flatten(3)
+            return (x.float() * c + x_rotated.float() * s_).to(x.dtype)
+
+        def rope64(x):
+            xd = x.double()
+            x_real, x_imag = xd.reshape(*xd.shape[:-1], -1, 2).unbind(-1)
+            x_rotated = torch.stack([-x_imag, x_real], dim=-1).flatten(3)
+            return xd * cos.double()[None, :, None, :] + x_rotated * sin.double()[None, :, None, :]
+
+        fn = (lambda: tuple(rope(x) for x in xs)) if groups == 2 else (lambda: rope(xs[0]))
+        ref = torch.cat([rope64(x).reshape(-1) for x in xs]) if groups == 2 else rope64(xs[0])
+        return fn, qkv, ref
+    if op == "gated_residual":
+        B, S, D = int(r["batch"]), int(r["seq"]), int(r["dim"])
+        x = torch.randn(B, S, D, generator=g, device=dev).to(bf)
+        y = torch.randn(B, S, D, generator=g, device=dev).to(bf)
+        mod = (0.5 * torch.randn(B, 6 * D, generator=g, device=dev)).to(bf)  # FLUX: [B, 6D], gate_msa = chunk 2
+        gate = mod[:, 2 * D:3 * D]
+        fn = lambda: x + gate.unsqueeze(1) * y  # diffusers: hidden_states + gate_msa.unsqueeze(1) * attn_output
+        ref = x.double() + gate.double().unsqueeze(1) * y.double()
+        return fn, x, ref
+    raise ValueError(op)
+
+
+def elementwise_targets(table, copy_gbps, target_pct):
+    for t in table:
+        if t["op"] in ELEMENTWISE_OPS and t["case"] in ELEMENTWISE_TARGET_CASES:
+            pct = 100 * t["ours_gbps"] / copy_gbps
+            verdict = "MET" if pct >= target_pct else "MISSED"
+            print(f"target: {t['op']} {t['case']} at {pct:.1f}% of copy bandwidth (goal >= {target_pct:.0f}%): "
+                  f"{verdict}")
 
 
 def main():
@@ -211,15 +282,20 @@ def main():
             fn = lambda: F.layer_norm(x, (D,), eps=1e-6) * (1 + scale[:, None, :]) + shift[:, None, :]
             xd = x.double()
             ref = F.layer_norm(xd, (D,), eps=1e-6) * (1 + scale.double()[:, None, :]) + shift.double()[:, None, :]
+        elif op in ELEMENTWISE_OPS:
+            fn, x, ref = elementwise_case(r, g, dev)
+            xd = None
         else:
             continue
         y = fn()
+        if isinstance(y, tuple):  # several outputs (RoPE on q and k): compared flattened, concatenated
+            y = torch.cat([t.reshape(-1) for t in y])
         err = rel_err(y, ref)
         floor = rel_err(ref.to(torch.bfloat16), ref)
         del ref, xd
         t_ms = timeit(fn)
         bytes_ = float(r["bytes"])  # same (minimal) byte count as ours, so the GB/s ratio is the time ratio
-        table.append(dict(op=op, case=case, mod=r.get("mod", ""), ours_us=float(r["median_us"]),
+        table.append(dict(op=op, case=case, mod=r.get("mod", r.get("gate", "")), ours_us=float(r["median_us"]),
                           ours_gbps=float(r["GBps"]), torch_us=t_ms * 1e3, torch_gbps=bytes_ / (t_ms * 1e-3) / 1e9,
                           torch_err_ratio=err / floor))
         del x, y
@@ -244,8 +320,10 @@ def main():
         pct = 100 * t["ours_gbps"] / copy_gbps
         verdict = "MET" if pct >= a.target_pct else "MISSED"
         print(f"target: rmsnorm {t['case']} at {pct:.1f}% of copy bandwidth (goal >= {a.target_pct:.0f}%): {verdict}")
+    elementwise_targets(table, copy_gbps, a.target_pct)
     if any(t["mod"] == "f32" for t in table):
-        print("* ours with f32 shift/scale; torch runs the same shape with bf16 shift/scale (its bf16 path)")
+        print("* ours with f32 shift/scale (gated_residual: f32 gate); torch runs the same shape with bf16 "
+              "shift/scale/gate (its bf16 path)")
     print("(speedup = torch time / our time; 'torch err/floor' = torch's ||y - ref64|| / ||ref64|| over the bf16 "
           "rounding floor; ours is checked <= 1.25 by the check programs)")
     if attn_table:

@@ -212,4 +212,51 @@ struct Rng {
     bool have_spare = false;
 };
 
+// ---- float64 references of the element-wise fusions (bias_act.cu, rope.cu, gated_residual.cu) ----------------
+// Inputs are the exact values the kernel sees (bf16 or f32 converted to float), outputs dense float64.
+
+// torch F.gelu(v, approximate="tanh"): 0.5 v (1 + tanh(u)), u = sqrt(2/pi) (v + 0.044715 v^3), evaluated as the
+// identical v / (1 + exp(-2u)): even in float64, 1 + tanh(u) cancels to 0 for v < -6.5 (true value ~1e-16 v).
+inline double gelu_tanh_f64(double v) {
+    const double k = 0.79788456080286535588;  // sqrt(2 / pi)
+    return v / (1.0 + std::exp(-2.0 * k * (v + 0.044715 * v * v * v)));
+}
+inline double silu_f64(double v) { return v / (1.0 + std::exp(-v)); }
+
+// y[r, k] = act(x[r, k] + bias[k]); bias may be null. x dense [rows, dim].
+template <class Act>
+inline void bias_act_f64(const float *x, const float *bias, double *y, int64_t rows, int64_t dim, Act act) {
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < dim; ++k)
+            y[r * dim + k] = act(static_cast<double>(x[r * dim + k]) + (bias ? static_cast<double>(bias[k]) : 0.0));
+}
+
+// diffusers apply_rotary_emb(use_real=True, use_real_unbind_dim=-1) on dense x [B, S, H, D], tables [S, D]:
+//   y[2i] = x[2i] cos[s, 2i] - x[2i+1] sin[s, 2i];  y[2i+1] = x[2i+1] cos[s, 2i+1] + x[2i] sin[s, 2i+1]
+inline void rope_f64(const float *x, const float *cos, const float *sin, double *y, int64_t batch, int64_t seq,
+                     int64_t heads, int64_t dim) {
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t s = 0; s < seq; ++s)
+            for (int64_t h = 0; h < heads; ++h) {
+                const int64_t o = ((b * seq + s) * heads + h) * dim;
+                const float *c = cos + s * dim, *sn = sin + s * dim;
+                for (int64_t k = 0; k < dim; k += 2) {
+                    const double x0 = x[o + k], x1 = x[o + k + 1];
+                    y[o + k] = x0 * c[k] - x1 * static_cast<double>(sn[k]);
+                    y[o + k + 1] = x1 * c[k + 1] + x0 * static_cast<double>(sn[k + 1]);
+                }
+            }
+}
+
+// out[b, s, k] = x[b, s, k] + gate[b, k] * y[b, s, k]; dense x / y [B, S, D], gate [B, D].
+inline void gated_residual_f64(const float *x, const float *y, const float *gate, double *out, int64_t batch,
+                               int64_t seq, int64_t dim) {
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t s = 0; s < seq; ++s)
+            for (int64_t k = 0; k < dim; ++k) {
+                const int64_t i = (b * seq + s) * dim + k;
+                out[i] = x[i] + static_cast<double>(gate[b * dim + k]) * y[i];
+            }
+}
+
 }  // namespace easel_ref

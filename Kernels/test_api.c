@@ -94,6 +94,77 @@ int main(void) {
     a = a0; a.heads = 70000; a.q_stride_batch = a.k_stride_batch = a.v_stride_batch = a.o_stride_batch = 70000 * 5 * 64;
     EXPECT(easel_attention_bf16(&a) == EASEL_ERR_UNSUPPORTED);
     EXPECT(easel_last_cuda_error() == 0);
+    /* ---- element-wise fusions (bias_act.cu, rope.cu, gated_residual.cu): validation, no CUDA call ---- */
+    {
+        easel_bias_act_params a;
+        easel_rope_params q, k;
+        easel_gated_residual_params g;
+
+        EXPECT(easel_bias_gelu_tanh_bf16(NULL) == EASEL_ERR_INVALID_ARGUMENT);
+        EXPECT(easel_bias_silu_bf16(NULL) == EASEL_ERR_INVALID_ARGUMENT);
+        memset(&a, 0, sizeof a);
+        a.x = dummy; a.y = dummy; a.bias = NULL; a.rows = 4; a.dim = 8; a.x_stride_row = 8; a.y_stride_row = 8;
+        a.y = NULL;
+        EXPECT(easel_bias_gelu_tanh_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+        a.y = dummy; a.dim = 0;
+        EXPECT(easel_bias_silu_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+        a.dim = 8; a.y_stride_row = 4;        /* output rows overlap */
+        EXPECT(easel_bias_gelu_tanh_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+        a.y_stride_row = 8; a.x_stride_row = -8;
+        EXPECT(easel_bias_silu_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+        a.x_stride_row = 8; a.rows = -1;
+        EXPECT(easel_bias_gelu_tanh_bf16(&a) == EASEL_ERR_INVALID_ARGUMENT);
+        a.rows = 0;                            /* nothing to do */
+        EXPECT(easel_bias_gelu_tanh_bf16(&a) == EASEL_OK);
+        EXPECT(easel_bias_silu_bf16(&a) == EASEL_OK);
+        a.rows = (int64_t)1 << 31;             /* rows >= 2^31 */
+        EXPECT(easel_bias_silu_bf16(&a) == EASEL_ERR_UNSUPPORTED);
+
+        EXPECT(easel_rope_bf16(NULL) == EASEL_ERR_INVALID_ARGUMENT);
+        memset(&q, 0, sizeof q);
+        q.x = dummy; q.y = dummy; q.cos = (const float *)dummy; q.sin = (const float *)dummy;
+        q.batch = 1; q.seq = 2; q.heads = 2; q.head_dim = 8;
+        q.x_stride_batch = q.y_stride_batch = 32; q.x_stride_seq = q.y_stride_seq = 16;
+        q.x_stride_head = q.y_stride_head = 8; q.cos_stride_seq = q.sin_stride_seq = 8;
+        k = q;
+        q.head_dim = 7;                        /* odd */
+        EXPECT(easel_rope_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q.head_dim = 8; q.cos = NULL;
+        EXPECT(easel_rope_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q.cos = (const float *)dummy; q.y_stride_head = 4;   /* heads overlap */
+        EXPECT(easel_rope_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q.y_stride_head = 8; q.y_stride_seq = 8;             /* tokens overlap */
+        EXPECT(easel_rope_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q.y_stride_seq = 16; q.seq = 0;
+        EXPECT(easel_rope_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q.seq = 2; q.batch = 0;                /* nothing to do */
+        EXPECT(easel_rope_bf16(&q) == EASEL_OK);
+        k.batch = 0;
+        EXPECT(easel_rope_qk_bf16(&q, &k) == EASEL_OK);
+        EXPECT(easel_rope_qk_bf16(&q, NULL) == EASEL_ERR_INVALID_ARGUMENT);
+        k.sin_stride_seq = -1;
+        EXPECT(easel_rope_qk_bf16(&q, &k) == EASEL_ERR_INVALID_ARGUMENT);
+        q.batch = (int64_t)1 << 20; q.seq = (int64_t)1 << 12;  /* tokens >= 2^31 */
+        q.x_stride_seq = q.y_stride_seq = 16; q.x_stride_batch = q.y_stride_batch = (int64_t)1 << 16;
+        EXPECT(easel_rope_bf16(&q) == EASEL_ERR_UNSUPPORTED);
+
+        EXPECT(easel_gated_residual_bf16(NULL) == EASEL_ERR_INVALID_ARGUMENT);
+        memset(&g, 0, sizeof g);
+        g.x = dummy; g.y = dummy; g.gate = dummy; g.out = dummy; g.gate_dtype = EASEL_DTYPE_BF16;
+        g.batch = 1; g.seq = 2; g.dim = 8;
+        g.x_stride_batch = g.y_stride_batch = g.out_stride_batch = 16;
+        g.x_stride_seq = g.y_stride_seq = g.out_stride_seq = 8; g.gate_stride_batch = 48;
+        g.gate_dtype = (easel_dtype)2;
+        EXPECT(easel_gated_residual_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g.gate_dtype = EASEL_DTYPE_F32; g.out = NULL;
+        EXPECT(easel_gated_residual_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g.out = dummy; g.out_stride_seq = 4;   /* output rows overlap */
+        EXPECT(easel_gated_residual_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g.out_stride_seq = 8; g.gate_stride_batch = -48;
+        EXPECT(easel_gated_residual_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g.gate_stride_batch = 48; g.batch = 0; /* nothing to do */
+        EXPECT(easel_gated_residual_bf16(&g) == EASEL_OK);
+    }
 
     if (failures) { fprintf(stderr, "test_api: %d failure(s)\n", failures); return 1; }
     printf("test_api: all passed\n");

@@ -283,11 +283,111 @@ static void test_attention() {
     }
 }
 
+// ---- element-wise fusions: references on hand-computed values; f32 emulations of the kernels (the sigmoid form of
+// GELU-tanh with the MUFU precision simulated by a 2^-21 relative perturbation) pass the rule; the classic bugs
+// (erf GELU instead of tanh, rotate-half instead of interleaved pairs, sin sign flipped) and torch's f32 / eager
+// bf16 GELU fail it.
+static void test_elementwise() {
+    EXPECT(near(gelu_tanh_f64(0.0), 0.0));
+    EXPECT(near(gelu_tanh_f64(1.0), 0.5 * (1 + std::tanh(0.7978845608028654 * 1.044715))));
+    EXPECT(near(gelu_tanh_f64(-3.0), -1.5 * (1 + std::tanh(0.7978845608028654 * (-3 - 0.044715 * 27))), 1e-9));
+    EXPECT(gelu_tanh_f64(-7.25) < -1e-16 && gelu_tanh_f64(-7.25) > -2e-16);  // no cancellation to -0
+    EXPECT(near(silu_f64(2.0), 2.0 / (1 + std::exp(-2.0))));
+    {
+        const float x[4] = {1, 2, 3, 4}, c[4] = {0.5f, 0.25f, 1, 1}, sn[4] = {2, 4, 0, 0};
+        double y[4];
+        rope_f64(x, c, sn, y, 1, 1, 1, 4);
+        EXPECT(near(y[0], 1 * 0.5 - 2 * 2.0) && near(y[1], 2 * 0.25 + 1 * 4.0) && near(y[2], 3) && near(y[3], 4));
+        const float g[2] = {2, -1}, xr[2] = {1, 1}, yr[2] = {3, 5};
+        double o[2];
+        gated_residual_f64(xr, yr, g, o, 1, 1, 2);
+        EXPECT(near(o[0], 7) && near(o[1], -4));
+    }
+    Rng rng(7);
+    const int64_t rows = 64, dim = 512;
+    std::vector<float> x(rows * dim), bias(dim);
+    for (auto &v : x) v = rand_bf16(rng, 0, 2);
+    for (auto &v : bias) v = rand_bf16(rng, 0, 0.5);
+    std::vector<double> ref(rows * dim);
+    bias_act_f64(x.data(), bias.data(), ref.data(), rows, dim, gelu_tanh_f64);
+    auto emul = [&](int variant) {
+        std::vector<uint16_t> out(rows * dim);
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t k = 0; k < dim; ++k) {
+                const int64_t i = r * dim + k;
+                float v;
+                if (variant == 3) v = static_cast<float>(round_bf16(x[i] + bias[k]));  // torch: bf16(x + b)
+                else v = x[i] + bias[k];
+                float o;
+                if (variant == 0) {  // the kernel: v / (1 + 2^(v (c1 + c3 v^2))), MUFU error ~2^-21
+                    const float c1 = -2.0f * 0.7978845608028654f * 1.4426950408889634f, c3 = 0.044715f * c1;
+                    const float e = std::exp2(v * std::fma(c3, v * v, c1)) * (1.0f + 0x1p-21f);
+                    o = v / (1.0f + e) * (1.0f - 0x1p-22f);
+                } else if (variant == 1) {
+                    o = static_cast<float>(0.5 * v * (1 + std::erf(v / std::sqrt(2.0))));  // erf GELU
+                } else {
+                    o = 0.5f * v * (1.0f + std::tanh(0.7978845608f * (v + 0.044715f * v * v * v)));
+                }
+                out[i] = f32_to_bf16(variant == 3 ? static_cast<float>(round_bf16(o)) : o);
+            }
+        return out;
+    };
+    report("gelu_tanh f32 emulation (sigmoid form)", compare_bf16(emul(0).data(), ref.data(), ref.size()), true);
+    // torch's CUDA formula 0.5 v (1 + tanhf(u)) in f32: 1 + tanh cancels for v < 0 (at v = -4, 1 + tanh ~ 1e-4,
+    // so its f32 error is ~5e-4 relative): ~1.9 % of outputs land on the other bf16 neighbour at these magnitudes
+    report("torch f32 tanh form (1 + tanh cancels)", compare_bf16(emul(2).data(), ref.data(), ref.size()), false);
+    report("torch eager bf16 (bf16(x + b), tanh form)", compare_bf16(emul(3).data(), ref.data(), ref.size()), false);
+    report("bug: erf GELU", compare_bf16(emul(1).data(), ref.data(), ref.size()), false);
+
+    const int64_t S = 16, H = 3, D = 64;
+    std::vector<float> q(S * H * D), cs(S * D), sn(S * D);
+    for (auto &v : q) v = rand_bf16(rng, 0, 1);
+    for (int64_t s = 0; s < S; ++s)
+        for (int64_t i = 0; i < D / 2; ++i) {
+            const double a = s * std::pow(10000.0, -2.0 * i / D);
+            cs[s * D + 2 * i] = cs[s * D + 2 * i + 1] = static_cast<float>(std::cos(a));
+            sn[s * D + 2 * i] = sn[s * D + 2 * i + 1] = static_cast<float>(std::sin(a));
+        }
+    std::vector<double> rref(q.size());
+    rope_f64(q.data(), cs.data(), sn.data(), rref.data(), 1, S, H, D);
+    auto rope_emul = [&](int variant) {
+        std::vector<uint16_t> out(q.size());
+        for (int64_t s = 0; s < S; ++s)
+            for (int64_t h = 0; h < H; ++h)
+                for (int64_t k = 0; k < D; k += 2) {
+                    const int64_t o = (s * H + h) * D;
+                    const float *c = &cs[s * D], *sv = &sn[s * D];
+                    float y0, y1;
+                    if (variant == 0) {  // the kernel
+                        y0 = std::fma(q[o + k], c[k], -q[o + k + 1] * sv[k]);
+                        y1 = std::fma(q[o + k + 1], c[k + 1], q[o + k] * sv[k + 1]);
+                    } else if (variant == 1) {  // sin sign flipped (rotation the other way)
+                        y0 = q[o + k] * c[k] + q[o + k + 1] * sv[k];
+                        y1 = q[o + k + 1] * c[k + 1] - q[o + k] * sv[k + 1];
+                    } else {  // rotate-half pairing (k, k + D/2) instead of interleaved (2i, 2i+1)
+                        const int64_t j = k / 2, j2 = j + D / 2;
+                        const float a = q[o + j], b = q[o + j2];
+                        const float t0 = a * c[j] - b * sv[j], t1 = b * c[j2] + a * sv[j2];
+                        out[o + j] = f32_to_bf16(t0);
+                        out[o + j2] = f32_to_bf16(t1);
+                        continue;
+                    }
+                    out[o + k] = f32_to_bf16(y0);
+                    out[o + k + 1] = f32_to_bf16(y1);
+                }
+        return out;
+    };
+    report("rope f32 emulation", compare_bf16(rope_emul(0).data(), rref.data(), rref.size()), true);
+    report("bug: rope sin sign flipped", compare_bf16(rope_emul(1).data(), rref.data(), rref.size()), false);
+    report("bug: rope rotate-half pairing", compare_bf16(rope_emul(2).data(), rref.data(), rref.size()), false);
+}
+
 int main() {
     test_bf16();
     test_references();
     test_acceptance_rule();
     test_attention();
+    test_elementwise();
     if (g_failures) {
         std::fprintf(stderr, "test_reference: %d failure(s)\n", g_failures);
         return 1;

@@ -130,6 +130,96 @@ typedef struct easel_attention_params {
 } easel_attention_params;
 
 easel_status easel_attention_bf16(const easel_attention_params *params);
+/* =========================================================================================================
+ * Element-wise fusions for the FLUX DiT blocks (bias + GELU-tanh / SiLU, RoPE, gated residual add).
+ * All bf16 in/out with f32 math and a single rounding to bf16 per output element. Each is memory-bound; the fast
+ * path moves every bf16 tensor with 16-byte loads/stores (8 elements) and needs: the row length a multiple of 8,
+ * all data pointers 16-byte aligned and every element stride a multiple of 8 (f32 tables: of 4). Anything else
+ * that is valid runs a scalar kernel with the same results (the math per element is identical).
+ * Argument errors (NULL data pointer, negative size or stride, overlapping output rows, ...) return
+ * EASEL_ERR_INVALID_ARGUMENT before any CUDA call; an empty tensor (rows / batch == 0) is a no-op returning
+ * EASEL_OK. The kernels index with 32-bit arithmetic: more than 2^31 - 1 rows (RoPE: tokens batch * seq) in one
+ * call returns EASEL_ERR_UNSUPPORTED; more than 2^31 - 1 16-byte vectors (32 GiB of bf16) runs the scalar kernel.
+ * --------------------------------------------------------------------------------------------------------- */
+
+/* Bias + activation, in place allowed (x == y with equal strides):
+ *     y[r, k] = act(x[r, k] + bias[k])        (bias may be NULL: y = act(x))
+ * x row r at x + r * x_stride_row, y row r at y + r * y_stride_row, rows of dim elements.
+ * The sum x + bias is formed in f32 (not rounded to bf16 first, unlike eager torch's x + b in bf16).
+ *
+ * easel_bias_gelu_tanh_bf16: act(v) = 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3))), torch
+ *     F.gelu(v, approximate="tanh") (FLUX: after the MLP's first linear, the bias add fused here). Evaluated as the
+ *     identical v / (1 + exp(-2 sqrt(2/pi) (v + 0.044715 v^3))), which has no cancellation for v < 0.
+ * easel_bias_silu_bf16: act(v) = v / (1 + exp(-v)), torch F.silu (FLUX: on the timestep/modulation embedding).
+ */
+typedef struct easel_bias_act_params {
+    const void *x;          /* bf16 [rows, dim] (row stride x_stride_row) */
+    const void *bias;       /* bf16 [dim], or NULL for no bias */
+    void *y;                /* bf16 [rows, dim] (row stride y_stride_row); may be x */
+    int64_t rows, dim;
+    int64_t x_stride_row, y_stride_row;  /* >= dim when rows > 1 for y; x rows may overlap (read only) */
+    void *stream;           /* cudaStream_t */
+} easel_bias_act_params;
+
+easel_status easel_bias_gelu_tanh_bf16(const easel_bias_act_params *params);
+easel_status easel_bias_silu_bf16(const easel_bias_act_params *params);
+
+/* Rotary position embedding, FLUX / diffusers convention: apply_rotary_emb(x, (cos, sin), use_real=True,
+ * use_real_unbind_dim=-1) on x laid out [batch, seq, heads, head_dim] (diffusers' sequence_dim=1), i.e. adjacent
+ * elements (2i, 2i+1) of a head form one complex pair (interleaved, NOT the rotate-half layout):
+ *     y[.., 2i]   = x[.., 2i]   * cos[s, 2i]   - x[.., 2i+1] * sin[s, 2i]
+ *     y[.., 2i+1] = x[.., 2i+1] * cos[s, 2i+1] + x[.., 2i]   * sin[s, 2i+1]
+ * in f32, rounded once to bf16 (as diffusers: (x.float() * cos + x_rotated.float() * sin).to(bf16)).
+ * cos / sin are f32 [seq, head_dim] tables shared by every batch and head; diffusers' FluxPosEmbed builds them
+ * with repeat_interleave(2), so cos[s, 2i] == cos[s, 2i+1], but the kernel reads both entries and so also takes
+ * tables without that repetition. Row (b, s, h) of x starts at x + b * x_stride_batch + s * x_stride_seq +
+ * h * x_stride_head (likewise y); cos row s at cos + s * cos_stride_seq. So q and k can be read straight out of a
+ * fused qkv [B, S, 3 * H * D]: q = qkv, k = qkv + H * D, x_stride_seq = 3 * H * D, x_stride_head = D.
+ * head_dim must be even. In place (y == x with equal strides) is allowed. Fast path: head_dim % 8 == 0, x / y /
+ * cos / sin 16-byte aligned, x / y strides multiples of 8, cos / sin strides multiples of 4.
+ */
+typedef struct easel_rope_params {
+    const void *x;          /* bf16 */
+    void *y;                /* bf16; may be x */
+    const float *cos;       /* f32 [seq, head_dim] */
+    const float *sin;       /* f32 [seq, head_dim] */
+    int64_t batch, seq, heads, head_dim;
+    int64_t x_stride_batch, x_stride_seq, x_stride_head;
+    int64_t y_stride_batch, y_stride_seq, y_stride_head;
+    int64_t cos_stride_seq, sin_stride_seq;
+    void *stream;           /* cudaStream_t */
+} easel_rope_params;
+
+easel_status easel_rope_bf16(const easel_rope_params *params);
+
+/* The same on two tensors (FLUX: q and k) in one launch; the two parameter sets are independent (shapes,
+ * strides, tables) except that q->stream is used for the launch (k->stream is ignored). Each set is validated as
+ * by easel_rope_bf16; if either set does not qualify for the fast path, both run the scalar kernel. */
+easel_status easel_rope_qk_bf16(const easel_rope_params *q, const easel_rope_params *k);
+
+/* Gated residual add (FLUX: hidden_states + gate_msa.unsqueeze(1) * attn_output):
+ *     out[b, s, :] = x[b, s, :] + gate[b, :] * y[b, s, :]
+ * in f32, rounded once (eager torch rounds gate * y to bf16 first). gate is bf16 or f32 (gate_dtype), row b at
+ * gate + b * gate_stride_batch, so it can be a chunk of FLUX's [B, 6 * D] modulation (stride 6 * D). Row (b, s) of
+ * x at x + b * x_stride_batch + s * x_stride_seq (likewise y, out). out may be x (the usual in-place residual
+ * update) or y, with equal strides. Fast path: dim % 8 == 0, all pointers 16-byte aligned, x / y / out strides
+ * multiples of 8, gate stride a multiple of 8 (bf16) or 4 (f32).
+ */
+typedef struct easel_gated_residual_params {
+    const void *x;          /* bf16 residual stream */
+    const void *y;          /* bf16 branch output (attention / MLP) */
+    const void *gate;       /* gate_dtype [batch, dim] */
+    void *out;              /* bf16; may be x */
+    easel_dtype gate_dtype;
+    int64_t batch, seq, dim;
+    int64_t x_stride_batch, x_stride_seq;
+    int64_t y_stride_batch, y_stride_seq;
+    int64_t out_stride_batch, out_stride_seq;
+    int64_t gate_stride_batch;
+    void *stream;           /* cudaStream_t */
+} easel_gated_residual_params;
+
+easel_status easel_gated_residual_bf16(const easel_gated_residual_params *params);
 
 #ifdef __cplusplus
 }

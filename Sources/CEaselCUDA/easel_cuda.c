@@ -218,3 +218,16 @@ static int kernel_status(easel_cuda *c, const char *symbol, easel_status s, char
 
 EASEL_CUDA_KERNEL(rmsnorm_bf16, easel_rmsnorm_params)
 EASEL_CUDA_KERNEL(layernorm_adaln_bf16, easel_layernorm_adaln_params)
+EASEL_CUDA_KERNEL(attention_bf16, easel_attention_params)
+EASEL_CUDA_KERNEL(bias_gelu_tanh_bf16, easel_bias_act_params)
+EASEL_CUDA_KERNEL(bias_silu_bf16, easel_bias_act_params)
+EASEL_CUDA_KERNEL(rope_bf16, easel_rope_params)
+EASEL_CUDA_KERNEL(gated_residual_bf16, easel_gated_residual_params)
+
+int easel_cuda_rope_qk_bf16(easel_cuda *c, const easel_rope_params *q, const easel_rope_params *k, char *err,
+                            size_t len) {
+    typedef easel_status (*kernel_fn)(const easel_rope_params *, const easel_rope_params *);
+    kernel_fn f = (kernel_fn)kernel_symbol(c, "easel_rope_qk_bf16", err, len);
+    if (!f) return -1;
+    return kernel_status(c, "easel_rope_qk_bf16", f(q, k), err, len);
+}

@@ -51,6 +51,14 @@ int easel_cuda_synchronize(easel_cuda *cuda, char *err, size_t err_len);
 int easel_cuda_rmsnorm_bf16(easel_cuda *cuda, const easel_rmsnorm_params *p, char *err, size_t err_len);
 int easel_cuda_layernorm_adaln_bf16(easel_cuda *cuda, const easel_layernorm_adaln_params *p, char *err,
                                     size_t err_len);
+int easel_cuda_attention_bf16(easel_cuda *cuda, const easel_attention_params *p, char *err, size_t err_len);
+int easel_cuda_bias_gelu_tanh_bf16(easel_cuda *cuda, const easel_bias_act_params *p, char *err, size_t err_len);
+int easel_cuda_bias_silu_bf16(easel_cuda *cuda, const easel_bias_act_params *p, char *err, size_t err_len);
+int easel_cuda_rope_bf16(easel_cuda *cuda, const easel_rope_params *p, char *err, size_t err_len);
+int easel_cuda_rope_qk_bf16(easel_cuda *cuda, const easel_rope_params *q, const easel_rope_params *k, char *err,
+                            size_t err_len);
+int easel_cuda_gated_residual_bf16(easel_cuda *cuda, const easel_gated_residual_params *p, char *err,
+                                   size_t err_len);
 
 #ifdef __cplusplus
 }
