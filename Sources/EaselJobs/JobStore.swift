@@ -23,7 +23,7 @@ public final class JobStore: @unchecked Sendable {
     /// Opens (creating if needed) `<dataDir>/jobs.sqlite3`, migrates it, and recovers jobs left running by a crash.
     public init(dataDir: URL, options: JobStoreOptions = JobStoreOptions()) throws {
         self.options = options
-        cache = JobReadCache(capacity: options.readCacheCapacity)
+        cache = JobReadCache(capacity: options.readCacheCapacity, byteCapacity: options.readCacheBytes)
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         let path = dataDir.appendingPathComponent("jobs.sqlite3").path
         images = ImageFiles(dataDir: dataDir)

@@ -18,6 +18,8 @@ public struct JobStoreOptions: Sendable {
     public var readerConnections = 4
     /// Jobs whose decoded rows are kept for status polls until the next write (0 turns the cache off).
     public var readCacheCapacity = 4096
+    /// Bytes the read cache may hold (inputs, metadata, renderings); a job above a quarter of it is never cached.
+    public var readCacheBytes = 64 << 20
     /// The clock; tests move it.
     public var clock: @Sendable () -> Date = { Date() }
 

@@ -127,6 +127,26 @@ final class JobStoreTests: XCTestCase {
         try assertJSONCurrent(c.id)
     }
 
+    /// The read cache holds at most `readCacheBytes`: a job with a huge input is read from SQLite every time, and
+    /// many small ones make it start over rather than grow.
+    func test_readCache_isBoundedInBytes() throws {
+        let store = try JobStore(dataDir: try makeTempDir(), options: storeOptions {
+            $0.readCacheBytes = 16 * 1024
+            $0.maxQueued = 100
+        })
+        let huge = try store.insert(newJob(prompt: String(repeating: "x", count: 5000))).job
+        XCTAssertNotNil(try store.getJSON(huge.id, imageURLBase: ""))
+        XCTAssertFalse(store.isCached(huge.id), "a job above a quarter of the budget is not cached")
+        var ids: [String] = []
+        for _ in 0..<40 { ids.append(try store.insert(newJob()).job.id) }
+        for id in ids {
+            XCTAssertNotNil(try store.getJSON(id, imageURLBase: ""))
+            XCTAssertTrue(store.isCached(id))
+            XCTAssertLessThanOrEqual(store.cache.heldBytes, 16 * 1024)
+        }
+        XCTAssertFalse(store.isCached(ids[0]), "the cache started over instead of growing past its budget")
+    }
+
     func test_claim_batchesOnlyTheHeadsBatchKey_upToMax() throws {
         let clock = TestClock()
         let store = try JobStore(dataDir: try makeTempDir(), options: storeOptions(clock: clock))
