@@ -234,4 +234,27 @@ inline int finish(const char *prog, const Tally &t) {
     return t.failures ? 1 : 0;
 }
 
+// What every check program's main() starts with: the options, the device and seed lines, the RNG, the tally, the L2
+// flusher and, when timing and asked for, the copy-bandwidth yardstick (printed as a RESULT line). Use as
+//     CheckRun run("x_check", argc, argv);
+//     auto &[o, rng, tally, l2, copy_gbps] = run;
+struct CheckRun {
+    Options o;
+    easel_ref::Rng rng;
+    Tally tally;
+    L2Flusher l2;
+    double copy_gbps = 0.0;
+
+    CheckRun(const char *prog, int argc, char **argv, bool measure_copy = true)
+        : o(parse_options(argc, argv)), rng(o.seed) {
+        print_device();
+        std::printf("%s: seed %llu, warmup %d, reps %d\n", prog, static_cast<unsigned long long>(o.seed), o.warmup,
+                    o.reps);
+        if (measure_copy && o.bench) {
+            copy_gbps = copy_bandwidth_gbps(o, l2);
+            std::printf("RESULT op=copy case=d2d_1GiB GBps=%.1f\n", copy_gbps);
+        }
+    }
+};
+
 }  // namespace easel_check

@@ -242,13 +242,9 @@ void api_checks(Tally &t) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    const Options o = parse_options(argc, argv);
-    print_device();
-    std::printf("attention_check: seed %llu, warmup %d, reps %d\n", static_cast<unsigned long long>(o.seed), o.warmup,
-                o.reps);
-    Rng rng(o.seed);
-    Tally tally;
-    L2Flusher l2;
+    CheckRun run("attention_check", argc, argv, /*measure_copy=*/false);
+    auto &[o, rng, tally, l2, copy_gbps] = run;
+    (void)copy_gbps;
 
     api_checks(tally);
     // {name, B, H, Sq, Skv, D, layout, o_pad, q_sd, scale, lse, bench, sample_rows}
