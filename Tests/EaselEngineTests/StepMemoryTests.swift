@@ -26,8 +26,9 @@ final class StepMemoryTests: XCTestCase {
         }
         XCTAssertEqual(faultsAtStep.count, 6)
         let later = faultsAtStep.last! - faultsAtStep[1]  // steps 3 … 6
-        // A page or two per step can come from the runtime (thread stacks, Dispatch); buffers would be hundreds.
-        XCTAssertLessThan(later, 4 * 8, "minor faults per step after the second: \(faultsAtStep)")
+        // Measured: 0-20 pages over these 4 steps (the runtime: thread stacks, Dispatch); with freed buffers going
+        // back to the kernel it was ~14,000 per step. The bound leaves room for a busy machine and nothing more.
+        XCTAssertLessThan(later, 4 * 256, "minor faults per step after the second: \(faultsAtStep)")
         print("minor page faults after each step: \(faultsAtStep.map { $0 - faultsAtStep[0] })")
     }
 }
