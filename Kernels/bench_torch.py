@@ -123,6 +123,31 @@ def elementwise_targets(table, copy_gbps, target_pct):
                   f"{verdict}")
 
 
+# ---- int8 weight-only GEMM (w8_gemm_check) -----------------------------------------------------------------------
+GEMM_W8_TARGET = (1, 18432, 3072)  # M, N, K of the target line
+GEMM_W8_TARGET_RATIO = 1.6
+
+
+def gemm_w8_shape(r):
+    return int(r["M"]), int(r["N"]), int(r["K"]), r.get("bias", "0") == "1"
+
+
+def gemm_w8_case(r, g, dev):
+    """torch's bf16 matmul on the dequantized weights (same M, N, K): F.linear(x, w_bf16, bias) = x @ w_bf16.T."""
+    import torch
+    import torch.nn.functional as F
+    M, N, K, has_bias = gemm_w8_shape(r)
+    w8 = torch.randint(-127, 128, (N, K), generator=g, device=dev, dtype=torch.int8)
+    scale = 10 ** (-3 + torch.rand(N, generator=g, device=dev, dtype=torch.float64))
+    w_bf = (w8.double() * scale[:, None]).to(torch.bfloat16)
+    x = torch.randn(M, K, generator=g, device=dev).to(torch.bfloat16)
+    b = (0.1 * torch.randn(N, generator=g, device=dev)).to(torch.bfloat16) if has_bias else None
+    fn = lambda: F.linear(x, w_bf, b)
+    ref = x.double() @ w_bf.double().T + (b.double() if has_bias else 0)
+    torch_bytes = 2.0 * N * K + 2.0 * M * K + 2.0 * M * N + (2.0 * N if has_bias else 0)
+    return fn, ref, torch_bytes
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("logs", nargs="+")
@@ -145,6 +170,11 @@ def main():
                 print(f"attention {r['case']}: B={B} H={H} Sq={Sq} Skv={Skv} D={D} layout={r.get('layout', 'bhsd')} "
                       f"ours {float(r['median_us']):.1f} us {attn_tflops(r, float(r['median_us']) * 1e-3):.1f} "
                       f"TFLOP/s target_shape={is_attn_target(r)}")
+            elif r.get("op") == "gemm_w8a16":
+                M, N, K, has_bias = gemm_w8_shape(r)
+                print(f"gemm_w8a16 {r['case']}: M={M} N={N} K={K} bias={int(has_bias)} ours "
+                      f"{float(r['median_us']):.1f} us {float(r['GBps']):.0f} GB/s "
+                      f"target_shape={(M, N, K) == GEMM_W8_TARGET}")
             else:
                 print(f"{r.get('op')} {r.get('case')}: median_us={r.get('median_us')}")
         for p_, g_ in our_copy.items():
@@ -219,8 +249,26 @@ def main():
         names = ("flash", "mem_efficient", "cudnn", "math")
         on = [n for n in names if getattr(torch.backends.cuda, f"{n}_sdp_enabled", lambda: False)()]
         sdpa_info = "SDPA backends enabled: " + ", ".join(on)
+    gemm_table = []
     for r in rows:
         op, case = r["op"], r["case"]
+        if op == "gemm_w8a16":
+            M, N, K, _ = gemm_w8_shape(r)
+            if a.cpu_dry_run:
+                N, K = min(N, 512), min(K, 512)
+                r = dict(r, N=str(N), K=str(K))
+            fn, ref, torch_bytes = gemm_w8_case(r, g, dev)
+            y = fn()
+            err = rel_err(y, ref)
+            floor = rel_err(ref.to(torch.bfloat16), ref)
+            del y, ref
+            t_ms = timeit(fn)
+            gemm_table.append(dict(case=case, shape=(M, N, K), ours_us=float(r["median_us"]),
+                                   ours_gbps=float(r["GBps"]), torch_us=t_ms * 1e3,
+                                   torch_gbps=torch_bytes / (t_ms * 1e-3) / 1e9, torch_err_ratio=err / floor))
+            if not a.cpu_dry_run:
+                torch.cuda.empty_cache()
+            continue
         if op == "attention":
             B, H, Sq, Skv, D = attn_shape(r)
             layout = r.get("layout", "bhsd")
@@ -326,6 +374,31 @@ def main():
               "shift/scale/gate (its bf16 path)")
     print("(speedup = torch time / our time; 'torch err/floor' = torch's ||y - ref64|| / ||ref64|| over the bf16 "
           "rounding floor; ours is checked <= 1.25 by the check programs)")
+    if gemm_table:
+        print()
+        print("int8 weight-only GEMM (ours: int8 weights, per-channel f32 scale) vs torch bf16 matmul F.linear(x, "
+              "w_bf16, b) on the dequantized weights, same M, N, K; GB/s = each side's own bytes (ours: int8 "
+              "weights + x + y + scale [+ bias]; torch: bf16 weights + x + y [+ bias]) / median time")
+        hdr = (f"{'case':22} {'M,N,K':16} {'ours us':>8} {'ours GB/s':>9} {'ours %copy':>10} {'torch us':>8} "
+               f"{'torch GB/s':>10} {'torch %copy':>11} {'ours/torch':>10} {'torch err/floor':>15}")
+        print(hdr)
+        print("-" * len(hdr))
+        for t in gemm_table:
+            shape = ",".join(str(x) for x in t["shape"])
+            print(f"{t['case']:22} {shape:16} {t['ours_us']:8.1f} {t['ours_gbps']:9.0f} "
+                  f"{100 * t['ours_gbps'] / copy_gbps:9.1f}% {t['torch_us']:8.1f} {t['torch_gbps']:10.0f} "
+                  f"{100 * t['torch_gbps'] / copy_gbps:10.1f}% {t['torch_us'] / t['ours_us']:9.2f}x "
+                  f"{t['torch_err_ratio']:15.2f}")
+        targets = [t for t in gemm_table if t["shape"] == GEMM_W8_TARGET]
+        for t in targets:
+            ratio = t["torch_us"] / t["ours_us"]
+            verdict = "met" if ratio >= GEMM_W8_TARGET_RATIO else "not met"
+            print(f"target: w8a16 >= {GEMM_W8_TARGET_RATIO}x torch bf16 matmul at M=1 N=18432 K=3072 ({t['case']}): "
+                  f"{ratio:.2f}x: {verdict}")
+        if not targets:
+            print(f"target: w8a16 >= {GEMM_W8_TARGET_RATIO}x torch bf16 matmul at M=1 N=18432 K=3072: no such "
+                  f"RESULT row")
+        print("(ours/torch = torch time / our time; the ideal for a memory-bound op is ~2x: half the weight bytes)")
     if attn_table:
         print()
         print("attention vs torch.nn.functional.scaled_dot_product_attention (bf16, same shapes and layout); "

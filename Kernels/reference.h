@@ -259,4 +259,22 @@ inline void gated_residual_f64(const float *x, const float *y, const float *gate
             }
 }
 
+
+// ---- int8 weight-only GEMM (w8_gemm.cu) ------------------------------------------------------------------------
+// y[m, n] = (sum_k x[m, k] * w[n, k]) * scale[n] (+ bias[n]), all in float64; x dense [M, K], w dense [N, K] int8,
+// y dense [M, N]. Only the output columns n with cols[n] != 0 are computed (cols may be null: all).
+inline void gemm_w8_f64(const float *x, const int8_t *w, const float *scale, const float *bias, double *y, int64_t M,
+                        int64_t N, int64_t K, const uint8_t *cols = nullptr) {
+    for (int64_t n = 0; n < N; ++n) {
+        if (cols && !cols[n]) continue;
+        const int8_t *wr = w + n * K;
+        for (int64_t m = 0; m < M; ++m) {
+            const float *xr = x + m * K;
+            double s = 0;
+            for (int64_t k = 0; k < K; ++k) s += static_cast<double>(xr[k]) * wr[k];
+            y[m * N + n] = s * scale[n] + (bias ? static_cast<double>(bias[n]) : 0.0);
+        }
+    }
+}
+
 }  // namespace easel_ref

@@ -166,6 +166,59 @@ int main(void) {
         EXPECT(easel_gated_residual_bf16(&g) == EASEL_OK);
     }
 
+    /* ---- int8 weight-only GEMM (w8_gemm.cu): validation, no CUDA call ---- */
+    {
+        easel_gemm_w8_params g0, g;
+        char *al = (char *)(((uintptr_t)dummy + 15) & ~(uintptr_t)15);
+        EXPECT(easel_gemm_w8a16_bf16(NULL) == EASEL_ERR_INVALID_ARGUMENT);
+        memset(&g0, 0, sizeof g0);
+        g0.x = al; g0.w = (const int8_t *)al; g0.scale = (const float *)al; g0.bias = NULL; g0.y = al;
+        g0.m = 2; g0.n = 4; g0.k = 16; g0.x_stride_row = 16; g0.w_stride_row = 16; g0.y_stride_row = 4;
+        g = g0; g.x = NULL;
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.w = NULL;
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.scale = NULL;
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.y = NULL;
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.m = 0;
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.n = -1;
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.k = 0;
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.x_stride_row = 8;            /* x rows shorter than k */
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.w_stride_row = 0;            /* w rows shorter than k */
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.y_stride_row = 3;            /* output rows overlap */
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.y_stride_row = -4;
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.scale = (const float *)(al + 2);  /* scale not 4-byte aligned */
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.bias = al + 1;               /* bias not 2-byte aligned */
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT);
+        g = g0; g.m = 17; g.y_stride_row = 4;  /* larger batches: a tensor-core GEMM's job */
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_UNSUPPORTED);
+        g = g0; g.k = 24; g.x_stride_row = g.w_stride_row = 32;  /* k not a multiple of 16 */
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_UNSUPPORTED);
+        g = g0; g.x = al + 2;                  /* x not 16-byte aligned */
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_UNSUPPORTED);
+        g = g0; g.w = (const int8_t *)(al + 8);  /* w not 16-byte aligned */
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_UNSUPPORTED);
+        g = g0; g.x_stride_row = 20;           /* x rows not 16-byte aligned */
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_UNSUPPORTED);
+        g = g0; g.w_stride_row = 24;           /* w rows not 16-byte aligned */
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_UNSUPPORTED);
+        g = g0; g.n = (int64_t)1 << 31; g.w_stride_row = 16;
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_INVALID_ARGUMENT); /* y rows (stride 4) shorter than n */
+        g.y_stride_row = g.n;
+        EXPECT(easel_gemm_w8a16_bf16(&g) == EASEL_ERR_UNSUPPORTED);      /* n >= 2^31 - 4 */
+        EXPECT(easel_last_cuda_error() == 0);
+    }
+
     if (failures) { fprintf(stderr, "test_api: %d failure(s)\n", failures); return 1; }
     printf("test_api: all passed\n");
     return 0;

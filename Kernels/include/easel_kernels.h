@@ -221,6 +221,36 @@ typedef struct easel_gated_residual_params {
 
 easel_status easel_gated_residual_bf16(const easel_gated_residual_params *params);
 
+/* =========================================================================================================
+ * Quantized matrix multiply: int8 weight-only (per-output-channel scales), bf16 activations, small batches.
+ *     y[m, n] = (sum_k x[m, k] * w[n, k]) * scale[n] (+ bias[n])
+ * x bf16 [m, k] (row stride x_stride_row), w int8 [n, k] row-major (one output channel per row: the layout of a
+ * torch Linear weight; row stride w_stride_row), scale f32 [n] (symmetric: real weight = w * scale[n]), bias bf16
+ * [n] or NULL, y bf16 [m, n] (row stride y_stride_row). Products and sums in f32 (the int8 weights are exact in
+ * f32), the per-channel scale applied to the f32 sum, bias added in f32, one rounding to bf16.
+ * Meant for m = 1..16 (FLUX's AdaLN modulation linears, decode-like batches): memory-bound, the weights are read
+ * once. y must not overlap x, w, scale or bias (not checked).
+ *
+ * Returns EASEL_ERR_INVALID_ARGUMENT for a NULL params/x/w/scale/y, m, n or k < 1, a negative stride, a stride
+ * shorter than its row where the tensor has more than one row (x: k when m > 1, w: k when n > 1, y: n when m > 1),
+ * or a misaligned element pointer (scale not 4-byte, y / bias not 2-byte aligned); EASEL_ERR_UNSUPPORTED for
+ * m > 16 (a tensor-core GEMM's job), k not a multiple of 16, x or w not 16-byte aligned, x_stride_row not a
+ * multiple of 8 (when m > 1) or w_stride_row not a multiple of 16 (when n > 1), or n or k >= 2^31 - 4. All checks
+ * happen before any CUDA call. (There is no scalar fallback.)
+ */
+typedef struct easel_gemm_w8_params {
+    const void *x;          /* bf16 [m, k] */
+    const int8_t *w;        /* int8 [n, k] */
+    const float *scale;     /* f32 [n] */
+    const void *bias;       /* bf16 [n], or NULL for no bias */
+    void *y;                /* bf16 [m, n] */
+    int64_t m, n, k;
+    int64_t x_stride_row, w_stride_row, y_stride_row;  /* elements */
+    void *stream;           /* cudaStream_t */
+} easel_gemm_w8_params;
+
+easel_status easel_gemm_w8a16_bf16(const easel_gemm_w8_params *params);
+
 #ifdef __cplusplus
 }
 #endif

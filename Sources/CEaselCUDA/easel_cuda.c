@@ -223,6 +223,7 @@ EASEL_CUDA_KERNEL(bias_gelu_tanh_bf16, easel_bias_act_params)
 EASEL_CUDA_KERNEL(bias_silu_bf16, easel_bias_act_params)
 EASEL_CUDA_KERNEL(rope_bf16, easel_rope_params)
 EASEL_CUDA_KERNEL(gated_residual_bf16, easel_gated_residual_params)
+EASEL_CUDA_KERNEL(gemm_w8a16_bf16, easel_gemm_w8_params)
 
 int easel_cuda_rope_qk_bf16(easel_cuda *c, const easel_rope_params *q, const easel_rope_params *k, char *err,
                             size_t len) {

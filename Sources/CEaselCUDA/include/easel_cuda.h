@@ -59,6 +59,7 @@ int easel_cuda_rope_qk_bf16(easel_cuda *cuda, const easel_rope_params *q, const 
                             size_t err_len);
 int easel_cuda_gated_residual_bf16(easel_cuda *cuda, const easel_gated_residual_params *p, char *err,
                                    size_t err_len);
+int easel_cuda_gemm_w8a16_bf16(easel_cuda *cuda, const easel_gemm_w8_params *p, char *err, size_t err_len);
 
 #ifdef __cplusplus
 }
