@@ -200,15 +200,8 @@ void api_checks(Tally &t) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    const Options o = parse_options(argc, argv);
-    print_device();
-    std::printf("w8_gemm_check: seed %llu, warmup %d, reps %d\n", static_cast<unsigned long long>(o.seed), o.warmup,
-                o.reps);
-    Rng rng(o.seed);
-    Tally tally;
-    L2Flusher l2;
-    const double copy_gbps = o.bench ? copy_bandwidth_gbps(o, l2) : 0.0;
-    if (o.bench) std::printf("RESULT op=copy case=d2d_1GiB GBps=%.1f\n", copy_gbps);
+    CheckRun run("w8_gemm_check", argc, argv);
+    auto &[o, rng, tally, l2, copy_gbps] = run;
 
     api_checks(tally);
     std::vector<GemmCase> cases = {
