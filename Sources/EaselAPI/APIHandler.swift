@@ -56,8 +56,13 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
     /// Routes and answers the request; with `inlineOnly`, returns false (answering nothing) for routes that may block.
     private func route(_ request: HTTPRequest, inlineOnly: Bool, _ respond: @escaping (HTTPResponse) -> Void) -> Bool {
         let match = Router.match(method: request.method, path: request.path)
+        // A job poll is answered inline only with bytes already in the read cache, taken here once: a write racing
+        // this request sends it to the queue rather than to SQLite from the event loop.
+        var cachedJob: Data?
         if inlineOnly, case .found(let route, let params) = match, !Self.answersFromMemory(route.handler) {
-            guard route.handler == .getJob, let id = params["id"], store.isCached(id) else { return false }
+            guard route.handler == .getJob, let id = params["id"],
+                  let json = store.cachedJSON(id, imageURLBase: options.imageURLBase) else { return false }
+            cachedJob = json
         }
         let label: String
         switch match {
@@ -81,6 +86,10 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
         case .found(let route, let params):
             if route.needsAuth && !auth.isAuthorized(request.headers) {
                 counted(APIError.unauthorized.response)
+                return true
+            }
+            if let cachedJob {
+                counted(.json(cachedJob))
                 return true
             }
             do {

@@ -108,8 +108,19 @@ public final class JobStore: @unchecked Sendable {
     /// `get` and `JobJSON.render` in one: a job that is not running and has not changed since the last poll is
     /// answered with the bytes rendered then.
     public func getJSON(_ id: String, imageURLBase: String) throws -> (job: JobRecord, json: Data)? {
+        try getJSON(id, imageURLBase: imageURLBase, cacheOnly: false)
+    }
+
+    /// `getJSON` from memory only: nil when the job's row is not in the read cache (unknown, evicted, or a write
+    /// came since), so a caller that must not block (an event loop) can hand the poll to the queue instead.
+    public func cachedJSON(_ id: String, imageURLBase: String) -> Data? {
+        (try? getJSON(id, imageURLBase: imageURLBase, cacheOnly: true))??.json
+    }
+
+    private func getJSON(_ id: String, imageURLBase: String, cacheOnly: Bool) throws -> (job: JobRecord, json: Data)? {
         let generation = cache.current
-        guard let entry = try cachedRow(id) else { return nil }
+        let found = cacheOnly ? cache.lookup(id) : try cachedRow(id)
+        guard let entry = found else { return nil }
         if let json = entry.json, json.base == imageURLBase { return (entry.job, json.bytes) }
         let job = withLiveProgress(entry.job)
         let bytes = JobJSON.render(job, imageURLBase: imageURLBase)

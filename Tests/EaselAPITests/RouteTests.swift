@@ -111,6 +111,14 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(call(api, "GET", "/v1/models", headers: [("Authorization", "Basic k-one")]).status, 401)
         XCTAssertEqual(call(api, "POST", "/v1/generate", json: "{}").status, 401)
         XCTAssertEqual(call(api, "GET", "/v1/jobs/x").status, 401)
+        // A job poll answered from the read cache on the event loop is checked the same way.
+        let key = [("Authorization", "Bearer k-one")]
+        let id = try XCTUnwrap(call(api, "POST", "/v1/generate", json: #"{"model": "easel-shapes", "prompt": "\#(goodPrompt)"}"#,
+                                    headers: key).json["id"]?.stringValue)
+        XCTAssertEqual(call(api, "GET", "/v1/jobs/\(id)", headers: key).status, 200)  // now cached
+        var inlineStatus: Int?
+        XCTAssertTrue(api.handleInline(HTTPRequest(method: "GET", target: "/v1/jobs/\(id)")) { inlineStatus = $0.status })
+        XCTAssertEqual(inlineStatus, 401)
         for open in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
             XCTAssertEqual(call(api, "GET", open).status, 200, open)
         }
@@ -274,10 +282,14 @@ final class RouteTests: XCTestCase {
 
     /// What the server may answer on its event loop: memory-only routes, and job polls once the row is cached.
     func testInlineAnswersOnlyFromMemory() throws {
+        var lastBody = Data()
         func inline(_ method: String, _ target: String) -> Int? {
             var status: Int?
             let request = HTTPRequest(method: method, target: target, remoteAddress: "127.0.0.1:1")
-            let handled = api.handleInline(request) { status = $0.status }
+            let handled = api.handleInline(request) {
+                status = $0.status
+                if case .data(let d) = $0.body { lastBody = d }
+            }
             if handled { XCTAssertNotNil(status, "\(target) claimed inline but gave no answer before returning") }
             return handled ? status : nil
         }
@@ -289,8 +301,9 @@ final class RouteTests: XCTestCase {
         XCTAssertNil(inline("GET", "/v1/jobs"))
         let id = try XCTUnwrap(submit().json["id"]?.stringValue)
         XCTAssertNil(inline("DELETE", "/v1/jobs/\(id)"))
-        _ = call(api, "GET", "/v1/jobs/\(id)")  // the queue path reads the row into the cache
+        let queued = call(api, "GET", "/v1/jobs/\(id)")  // the queue path reads the row into the cache
         XCTAssertEqual(inline("GET", "/v1/jobs/\(id)"), 200)
+        XCTAssertEqual(lastBody, queued.body, "the inline answer is the same job object")
         XCTAssertNil(inline("GET", "/v1/jobs/job_unknown"), "a miss goes to SQLite, off the loop")
         _ = submit()  // any write empties the cache
         XCTAssertNil(inline("GET", "/v1/jobs/\(id)"))
