@@ -128,8 +128,8 @@ public final class JobStore: @unchecked Sendable {
         return (job, bytes)
     }
 
-    /// Whether `get(id)` would be answered from memory right now.
-    public func isCached(_ id: String) -> Bool { cache.lookup(id) != nil }
+    /// Whether `get(id)` would be answered from memory right now (tests).
+    func isCached(_ id: String) -> Bool { cache.lookup(id) != nil }
 
     /// The cached row of `id` (queue position included, live progress not), read from SQLite on a miss.
     private func cachedRow(_ id: String) throws -> JobReadCache.Entry? {

@@ -34,10 +34,11 @@ public struct CUDADeviceInfo: Sendable, Equatable {
 
 /// The CUDA runtime and Easel's kernel library, loaded at run time through the `CEaselCUDA` shim. A machine without a
 /// GPU, driver, runtime or kernel library gets a `CUDAError` saying which, and everything on the CPU works as before.
+/// For now this is the probe behind `backend: cuda` and `easel cuda-info`; memory and kernel calls go through the
+/// shim's C API (driven on a GPU by Kernels/test_shim.c) until the engine has a CUDA backend to use them.
 public final class CUDADevice: @unchecked Sendable {
     let handle: OpaquePointer
     public let info: CUDADeviceInfo
-    private let lock = NSLock()
 
     /// The kernel library to load when none is named: `$EASEL_KERNELS_LIB`, else `libeasel_kernels.so` beside the
     /// executable, else `build/kernels/libeasel_kernels.so` under the working directory (what Scripts/build-kernels makes).
@@ -70,57 +71,4 @@ public final class CUDADevice: @unchecked Sendable {
     }
 
     deinit { easel_cuda_close(handle) }
-
-    /// Runs one shim call, turning its -1 into a `CUDAError` with the shim's message.
-    func check(_ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws {
-        var err = [CChar](repeating: 0, count: 1024)
-        let rc = err.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
-        if rc != 0 { throw CUDAError(message: String(cString: err)) }
-    }
-
-    public func synchronize() throws { try check { easel_cuda_synchronize(handle, $0, $1) } }
-
-    /// Device memory of `count` bf16 values (as raw 16-bit patterns), freed with the buffer.
-    public func upload(bf16 values: [UInt16]) throws -> CUDABuffer {
-        let buffer = try CUDABuffer(device: self, bytes: values.count * 2)
-        try values.withUnsafeBytes { raw in
-            try check { easel_cuda_memcpy(handle, buffer.pointer, raw.baseAddress, raw.count, Int32(EASEL_CUDA_H2D), $0, $1) }
-        }
-        return buffer
-    }
-
-    public func download(bf16 buffer: CUDABuffer, count: Int) throws -> [UInt16] {
-        precondition(count * 2 <= buffer.bytes)
-        var out = [UInt16](repeating: 0, count: count)
-        try out.withUnsafeMutableBytes { raw in
-            try check { easel_cuda_memcpy(handle, raw.baseAddress, buffer.pointer, raw.count, Int32(EASEL_CUDA_D2H), $0, $1) }
-        }
-        return out
-    }
-
-    /// RMSNorm over the last dimension of a `[rows, dim]` bf16 matrix (Kernels/src/rmsnorm.cu), on the default stream.
-    public func rmsNorm(_ x: CUDABuffer, weight: CUDABuffer, into y: CUDABuffer, rows: Int, dim: Int,
-                        eps: Float) throws {
-        var p = easel_rmsnorm_params(x: x.pointer, weight: weight.pointer, y: y.pointer, n_outer: Int64(rows),
-                                     n_inner: 1, dim: Int64(dim), x_stride_outer: Int64(dim), x_stride_inner: 0,
-                                     y_stride_outer: Int64(dim), y_stride_inner: 0, eps: eps, stream: nil)
-        try check { easel_cuda_rmsnorm_bf16(handle, &p, $0, $1) }
-    }
-}
-
-/// A device allocation; freed when released.
-public final class CUDABuffer: @unchecked Sendable {
-    let device: CUDADevice
-    public let pointer: UnsafeMutableRawPointer
-    public let bytes: Int
-
-    init(device: CUDADevice, bytes: Int) throws {
-        var p: UnsafeMutableRawPointer?
-        try device.check { easel_cuda_malloc(device.handle, &p, max(bytes, 1), $0, $1) }
-        self.device = device
-        pointer = p!
-        self.bytes = bytes
-    }
-
-    deinit { _ = easel_cuda_free(device.handle, pointer, nil, 0) }
 }
