@@ -174,13 +174,12 @@ private final class InlineReply: @unchecked Sendable {
     private let lock = NSLock()
     private var closed = false
     private var response: HTTPResponse?
-    private var answered = false
 
     /// Keeps the first answer while `handle` is still running; false once it has returned (answer it the usual way).
     func capture(_ response: HTTPResponse) -> Bool {
         lock.lock(); defer { lock.unlock() }
         if closed { return false }
-        if !answered { answered = true; self.response = response }
+        if self.response == nil { self.response = response }
         return true
     }
 
