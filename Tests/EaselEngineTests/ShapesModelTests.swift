@@ -63,7 +63,7 @@ final class ShapesModelTests: XCTestCase {
                                          encoderHiddenStates: seq, pooledProjections: pool, timestep: sigmas.data[0],
                                          guidance: nil, imgIds: LatentPacking.imageIds(latentHeight: 32, latentWidth: 32),
                                          txtIds: Tensor(zeros: [seq.rows, 3]))
-        let v = pipe.transformer.forward([input])[0]
+        let v = try pipe.transformer.forward([input])[0]
         let err = relativeError(v.data, try f.tensor("velocity0").data)
         print(String(format: "shapes parity: first velocity rel %.2e (reference stored in f16)", err))
         XCTAssertLessThan(err, 2e-3)  // f16 storage of the reference alone is ~3e-4

@@ -61,6 +61,32 @@ int easel_cuda_gated_residual_bf16(easel_cuda *cuda, const easel_gated_residual_
                                    size_t err_len);
 int easel_cuda_gemm_w8a16_bf16(easel_cuda *cuda, const easel_gemm_w8_params *p, char *err, size_t err_len);
 
+/* ---------------------------------------------------------------------------------------------------------
+ * Dense bf16 GEMM through cuBLASLt (f32 accumulation), the engine's Linear layers:
+ *     y[b, r, :] = epilogue(x[b, r, :] . w^T + bias)      x [batch, m, k], w [n, k] (a torch Linear weight), y [batch, m, n]
+ * Row-major with row strides in elements; item b of x / y starts at b * x_stride_batch / b * y_stride_batch (w and
+ * bias are shared by every item). epilogue: EASEL_GEMM_PLAIN, or EASEL_GEMM_GELU_TANH (cuBLASLt's GELU, the tanh
+ * approximation, applied after the bias). bias: bf16 [n] or NULL. Every pointer must be 16-byte aligned and every
+ * stride a multiple of 8. y must not overlap x or w.
+ * cuBLASLt is loaded on first use (blas_path, else $EASEL_CUBLASLT, else libcublasLt.so, .so.13, .so.12). The plan
+ * for each shape (descriptors and the heuristic's algorithm) is cached in the handle.
+ */
+enum { EASEL_GEMM_PLAIN = 0, EASEL_GEMM_GELU_TANH = 1 };
+
+typedef struct easel_cuda_gemm_params {
+    const void *x;          /* bf16 */
+    const void *w;          /* bf16 [n, k] */
+    const void *bias;       /* bf16 [n] or NULL */
+    void *y;                /* bf16 */
+    int64_t batch, m, n, k;
+    int64_t x_stride_row, w_stride_row, y_stride_row;
+    int64_t x_stride_batch, y_stride_batch;
+    int epilogue;
+} easel_cuda_gemm_params;
+
+int easel_cuda_blas_open(easel_cuda *cuda, const char *blas_path, char *err, size_t err_len);
+int easel_cuda_gemm_bf16(easel_cuda *cuda, const easel_cuda_gemm_params *p, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,8 +34,8 @@ public struct CUDADeviceInfo: Sendable, Equatable {
 
 /// The CUDA runtime and Easel's kernel library, loaded at run time through the `CEaselCUDA` shim. A machine without a
 /// GPU, driver, runtime or kernel library gets a `CUDAError` saying which, and everything on the CPU works as before.
-/// For now this is the probe behind `backend: cuda` and `easel cuda-info`; memory and kernel calls go through the
-/// shim's C API (driven on a GPU by Kernels/test_shim.c) until the engine has a CUDA backend to use them.
+/// `CUDAFluxTransformer` runs on it; `backend: cuda` and `easel cuda-info` probe it. Not thread-safe: one user at a
+/// time (the model's executor).
 public final class CUDADevice: @unchecked Sendable {
     let handle: OpaquePointer
     public let info: CUDADeviceInfo
@@ -71,4 +71,82 @@ public final class CUDADevice: @unchecked Sendable {
     }
 
     deinit { easel_cuda_close(handle) }
+}
+
+/// A device allocation, freed when the last reference goes.
+public final class DeviceBuffer: @unchecked Sendable {
+    let device: CUDADevice
+    public let pointer: UnsafeMutableRawPointer
+    public let bytes: Int
+    init(device: CUDADevice, bytes: Int) throws {
+        self.device = device
+        self.bytes = bytes
+        var p: UnsafeMutableRawPointer?
+        try device.call { easel_cuda_malloc(device.handle, &p, max(bytes, 16), $0, $1) }
+        pointer = p!
+    }
+    deinit { _ = easel_cuda_free(device.handle, pointer, nil, 0) }
+
+    /// The address `elements` 16-bit values in (bf16 buffers are addressed in elements, as the kernels' strides are).
+    public func bf16(at elements: Int = 0) -> UnsafeMutableRawPointer { pointer + 2 * elements }
+}
+
+/// bf16 as the kernels store it: the top half of an f32, rounded to nearest even (NaN stays NaN).
+enum BF16 {
+    static func from(_ f: Float) -> UInt16 {
+        let u = f.bitPattern
+        if (u & 0x7fff_ffff) > 0x7f80_0000 { return UInt16(truncatingIfNeeded: u >> 16) | 0x40 }
+        return UInt16(truncatingIfNeeded: (u &+ 0x7fff &+ ((u >> 16) & 1)) >> 16)
+    }
+    static func float(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
+    static func array(_ x: [Float]) -> [UInt16] { x.map(from) }
+}
+
+extension CUDADevice {
+    /// Runs a shim call that reports failure as -1 with a message, and throws that message.
+    func call(_ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws {
+        var err = [CChar](repeating: 0, count: 1024)
+        let rc = err.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
+        if rc != 0 { throw CUDAError(message: String(cString: err)) }
+    }
+
+    public func allocate(bytes: Int) throws -> DeviceBuffer { try DeviceBuffer(device: self, bytes: bytes) }
+
+    /// Copies host floats to the device as bf16.
+    public func upload(bf16 values: [Float]) throws -> DeviceBuffer {
+        let b = try allocate(bytes: 2 * values.count)
+        try copy(bf16: values, to: b)
+        return b
+    }
+
+    public func copy(bf16 values: [Float], to b: DeviceBuffer, at elements: Int = 0) throws {
+        precondition(2 * (elements + values.count) <= b.bytes)
+        let h = BF16.array(values)
+        try h.withUnsafeBytes { src in
+            try call { easel_cuda_memcpy(handle, b.bf16(at: elements), src.baseAddress, src.count, Int32(EASEL_CUDA_H2D), $0, $1) }
+        }
+    }
+
+    public func upload(f32 values: [Float]) throws -> DeviceBuffer {
+        let b = try allocate(bytes: 4 * values.count)
+        try values.withUnsafeBytes { src in
+            try call { easel_cuda_memcpy(handle, b.pointer, src.baseAddress, src.count, Int32(EASEL_CUDA_H2D), $0, $1) }
+        }
+        return b
+    }
+
+    /// Reads `count` bf16 values from `b` (waits for the work before it) as floats.
+    public func download(bf16 b: DeviceBuffer, at elements: Int = 0, count: Int) throws -> [Float] {
+        precondition(2 * (elements + count) <= b.bytes)
+        var h = [UInt16](repeating: 0, count: count)
+        try h.withUnsafeMutableBytes { dst in
+            try call { easel_cuda_memcpy(handle, dst.baseAddress, b.bf16(at: elements), dst.count, Int32(EASEL_CUDA_D2H), $0, $1) }
+        }
+        return h.map(BF16.float)
+    }
+
+    public func synchronize() throws { try call { easel_cuda_synchronize(handle, $0, $1) } }
+
+    /// Loads cuBLASLt now (the first GEMM would otherwise): `path`, or `$EASEL_CUBLASLT` and the usual sonames.
+    public func openBLAS(path: String? = nil) throws { try call { easel_cuda_blas_open(handle, path, $0, $1) } }
 }

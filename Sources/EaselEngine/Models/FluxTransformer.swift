@@ -73,11 +73,44 @@ public struct FluxTransformerInput {
     }
 }
 
+/// A FLUX transformer on some backend: one velocity [S, in_channels] per input, for a batch of inputs that share
+/// image size and text length.
+public protocol FluxDenoiser: AnyObject {
+    var config: FluxTransformerConfig { get }
+    /// A short name of where it runs ("cpu", "cuda: NVIDIA H100 ...").
+    var backendName: String { get }
+    func forward(_ inputs: [FluxTransformerInput]) throws -> [Tensor]
+}
+
+/// `temb` of FluxTransformer2DModel (timestep, guidance and pooled-text MLPs), computed on the CPU in f32 by every
+/// backend: a few small matrix-vector products per call.
+struct FluxConditioner {
+    struct MLP { let l1: Linear, l2: Linear }
+    let time: MLP, guidance: MLP?, text: MLP
+
+    init(config: FluxTransformerConfig, weights w: WeightSource) throws {
+        func embed(_ p: String) throws -> MLP { MLP(l1: try Linear(w, p + ".linear_1"), l2: try Linear(w, p + ".linear_2")) }
+        time = try embed("time_text_embed.timestep_embedder")
+        guidance = config.guidanceEmbeds ? try embed("time_text_embed.guidance_embedder") : nil
+        text = try embed("time_text_embed.text_embedder")
+    }
+
+    /// [1, dim]: timestep (+ guidance) + pooled text embeddings.
+    func callAsFunction(_ input: FluxTransformerInput) -> Tensor {
+        func mlp(_ e: MLP, _ x: Tensor) -> Tensor { e.l2(Ops.silu(e.l1(x))) }
+        var temb = mlp(time, FluxTransformer.timestepFeatures(input.timestep * 1000))
+        if let g = guidance {
+            temb = Ops.add(temb, mlp(g, FluxTransformer.timestepFeatures((input.guidance ?? 0) * 1000)))
+        }
+        return Ops.add(temb, mlp(text, input.pooledProjections.reshaped([1, -1])))
+    }
+}
+
 /// diffusers' FluxTransformer2DModel on the CPU: 19+38 blocks in FLUX.1, any count here.
-public final class FluxTransformer {
+public final class FluxTransformer: FluxDenoiser {
+    public var backendName: String { "cpu" }
     public let config: FluxTransformerConfig
 
-    struct TimeEmbed { let l1: Linear, l2: Linear }
     struct Attention {
         let q, k, v: Linear
         let normQ, normK: Tensor
@@ -97,7 +130,7 @@ public final class FluxTransformer {
         let projMLP, projOut: Linear
     }
 
-    let timeEmbed: TimeEmbed, guidanceEmbed: TimeEmbed?, textEmbed: TimeEmbed
+    let conditioner: FluxConditioner
     let contextEmbedder: Linear, xEmbedder: Linear
     let doubleBlocks: [DoubleBlock]
     let singleBlocks: [SingleBlock]
@@ -105,10 +138,7 @@ public final class FluxTransformer {
 
     public init(config: FluxTransformerConfig, weights w: WeightSource) throws {
         self.config = config
-        func embed(_ p: String) throws -> TimeEmbed { TimeEmbed(l1: try Linear(w, p + ".linear_1"), l2: try Linear(w, p + ".linear_2")) }
-        timeEmbed = try embed("time_text_embed.timestep_embedder")
-        guidanceEmbed = config.guidanceEmbeds ? try embed("time_text_embed.guidance_embedder") : nil
-        textEmbed = try embed("time_text_embed.text_embedder")
+        conditioner = try FluxConditioner(config: config, weights: w)
         contextEmbedder = try Linear(w, "context_embedder")
         xEmbedder = try Linear(w, "x_embedder")
         func attention(_ p: String, added: Bool, out: Bool) throws -> Attention {
@@ -153,14 +183,7 @@ public final class FluxTransformer {
     }
 
     /// The conditioning vector `temb` [1, dim]: timestep (+ guidance) + pooled text embeddings.
-    func conditioning(_ input: FluxTransformerInput) -> Tensor {
-        func mlp(_ e: TimeEmbed, _ x: Tensor) -> Tensor { e.l2(Ops.silu(e.l1(x))) }
-        var temb = mlp(timeEmbed, Self.timestepFeatures(input.timestep * 1000))
-        if let g = guidanceEmbed {
-            temb = Ops.add(temb, mlp(g, Self.timestepFeatures((input.guidance ?? 0) * 1000)))
-        }
-        return Ops.add(temb, mlp(textEmbed, input.pooledProjections.reshaped([1, -1])))
-    }
+    func conditioning(_ input: FluxTransformerInput) -> Tensor { conditioner(input) }
 
     /// RoPE tables [S, headDim/2] of cos and sin for the concatenated text+image ids, as FluxPosEmbed computes them
     /// (frequencies in f64, then rounded to f32).

@@ -83,11 +83,18 @@ public struct GenerationRequest: Sendable {
     }
 }
 
-/// Text-to-image for FLUX-family models in diffusers' folder layout: FluxPipeline's algorithm on the CPU backend.
+/// Where a pipeline's transformer runs. Text encoders and the VAE run on the CPU either way.
+public enum EngineBackend {
+    case cpu
+    case cuda(CUDADevice)
+}
+
+/// Text-to-image for FLUX-family models in diffusers' folder layout: FluxPipeline's algorithm, with the transformer
+/// on the CPU or the CUDA backend.
 public final class FluxPipeline {
     public let folder: URL
     public let easel: EaselModelConfig
-    public let transformer: FluxTransformer
+    public let transformer: FluxDenoiser
     public let scheduler: FlowMatchEulerScheduler
     public let clip: CLIPTextModel
     public let t5: T5Encoder
@@ -101,7 +108,7 @@ public final class FluxPipeline {
     public var sizeStep: Int { latentScale * 2 }
     public var usesTrueCFG: Bool { (easel.guidance ?? (transformer.config.guidanceEmbeds ? "embedded" : "none")) == "true_cfg" }
 
-    public init(folder: URL) throws {
+    public init(folder: URL, backend: EngineBackend = .cpu) throws {
         _ = Engine.retainFreedMemory
         self.folder = folder
         let fm = FileManager.default
@@ -119,7 +126,10 @@ public final class FluxPipeline {
 
         let tcfg = try FluxTransformerConfig.load(component("transformer/config.json"))
         let tw = try WeightStore(folder: component("transformer"), baseName: "diffusion_pytorch_model")
-        transformer = try FluxTransformer(config: tcfg, weights: tw)
+        switch backend {
+        case .cpu: transformer = try FluxTransformer(config: tcfg, weights: tw)
+        case .cuda(let device): transformer = try CUDAFluxTransformer(config: tcfg, weights: tw, device: device)
+        }
         try Self.checkAllUsed(tw, component: "transformer")
 
         scheduler = FlowMatchEulerScheduler(config: try FlowMatchEulerConfig.load(component("scheduler/scheduler_config.json")))
@@ -274,10 +284,16 @@ public final class FluxPipeline {
             }
             var velocities: [Tensor] = []
             var start = 0
-            while start < inputs.count {
-                let end = min(start + maxForwardBatch, inputs.count)
-                velocities += transformer.forward(Array(inputs[start..<end]))
-                start = end
+            do {
+                while start < inputs.count {
+                    let end = min(start + maxForwardBatch, inputs.count)
+                    velocities += try transformer.forward(Array(inputs[start..<end]))
+                    start = end
+                }
+            } catch {
+                // A device failure ends every request of the batch, with the backend's message.
+                for i in live { results[i] = .failure(error) }
+                return results.map { $0! }
             }
             var cond: [Int: Tensor] = [:], uncond: [Int: Tensor] = [:]
             for (o, v) in zip(owners, velocities) { if o.uncond { uncond[o.slot] = v } else { cond[o.slot] = v } }
