@@ -38,20 +38,20 @@ public final class ModelEntry: @unchecked Sendable {
 
     public var isLoaded: Bool { currentState == .loaded }
 
-    /// The backend this model runs on, or why none can. `auto` is the CPU until the engine runs the transformer on
-    /// the GPU; `cuda` probes the runtime and the kernel library once per process and says what it found.
+    /// The backend this model is meant to run on, or why none can: `cpu`; `cuda` when the CUDA runtime, a device and
+    /// the kernel library are there (probed once per process; an error naming what is missing otherwise); `auto` is
+    /// `cuda` where that probe succeeds, else `cpu`. (An `auto` model whose transformer the GPU kernels cannot run,
+    /// such as head_dim 32, loads on the CPU; `/v1/models` then reports where it actually runs.)
     static func resolveBackend(_ backend: ModelConfig.Backend) -> Result<String, APIError> {
         switch backend {
-        case .auto, .cpu: return .success("cpu")
+        case .cpu: return .success("cpu")
+        case .auto: return .success((try? cudaProbe.get()) != nil ? "cuda" : "cpu")
         case .cuda:
             switch cudaProbe {
             case .failure(let error):
                 return .failure(.unavailable("backend \"cuda\" is not available: \(error.message) "
                                              + "(set \"backend\" to \"cpu\" or \"auto\")"))
-            case .success(let device):
-                return .failure(.unavailable("backend \"cuda\": found \(device.info.summary) and the kernel library, "
-                                             + "but the engine cannot run models on the GPU yet "
-                                             + "(set \"backend\" to \"cpu\" or \"auto\")"))
+            case .success: return .success("cuda")
             }
         }
     }
@@ -102,9 +102,21 @@ public final class ModelEntry: @unchecked Sendable {
         let start = Date()
         logger.info("loading model", metadata: ["model": "\(id)", "path": "\(config.path.path)"])
         do {
-            let p = try FluxPipeline(folder: config.path)
+            let p: FluxPipeline
+            if case .success(let device) = Self.cudaProbe, config.backend != .cpu {
+                do {
+                    p = try FluxPipeline(folder: config.path, backend: .cuda(device))
+                } catch where config.backend == .auto {
+                    logger.warning("the CUDA backend cannot run this model; loading it on the CPU",
+                                   metadata: ["model": "\(id)", "reason": "\(error)"])
+                    p = try FluxPipeline(folder: config.path)
+                }
+            } else {
+                p = try FluxPipeline(folder: config.path)
+            }
             logger.info("model loaded", metadata: [
-                "model": "\(id)", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(start)))"])
+                "model": "\(id)", "backend": "\(p.transformer.backendName)",
+                "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(start)))"])
             return .success(p)
         } catch {
             logger.error("model failed to load", metadata: ["model": "\(id)", "error": "\(error)"])
@@ -135,7 +147,8 @@ public final class ModelEntry: @unchecked Sendable {
             ("id", .string(id)),
             ("family", .string("flux")),
             ("description", .string(config.description ?? "FLUX-family pipeline at \(config.path.lastPathComponent)")),
-            ("backend", .string((try? Self.resolveBackend(config.backend).get()) ?? config.backend.rawValue)),
+            ("backend", .string(pipeline.map { $0.transformer.backendName.hasPrefix("cuda") ? "cuda" : "cpu" }
+                                ?? (try? Self.resolveBackend(config.backend).get()) ?? config.backend.rawValue)),
             ("loaded", .bool(state == .loaded)),
             ("load", .string(config.load.rawValue)),
             ("defaults", effectiveDefaults(pipeline).json),

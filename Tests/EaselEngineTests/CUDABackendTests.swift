@@ -31,48 +31,11 @@ final class CUDABackendTests: XCTestCase {
     }
 
     /// A FluxTransformer2DModel with random weights at a size the GPU kernels take (head_dim 64).
-    static func randomTransformer(guidance: Bool, seed: UInt64) -> (FluxTransformerConfig, DictionaryWeights) {
+    static func randomTransformer(guidance: Bool, seed: UInt64) -> (FluxTransformerConfig, RandomFluxWeights) {
         var c = FluxTransformerConfig()
         c.inChannels = 16; c.numLayers = 2; c.numSingleLayers = 2; c.attentionHeadDim = 64; c.numAttentionHeads = 2
         c.jointAttentionDim = 32; c.pooledProjectionDim = 24; c.guidanceEmbeds = guidance; c.axesDimsRope = [8, 28, 28]
-        let d = c.innerDim
-        var tensors: [String: Tensor] = [:]
-        var s = seed
-        func gaussian(_ shape: [Int], _ scale: Float) -> Tensor {
-            s &+= 1
-            return Ops.map(GaussianNoise.tensor(shape: shape, seed: s)) { $0 * scale }
-        }
-        func linear(_ name: String, _ inF: Int, _ outF: Int) {
-            tensors[name + ".weight"] = gaussian([outF, inF], 1 / Float(inF).squareRoot())
-            tensors[name + ".bias"] = gaussian([outF], 0.1)
-        }
-        func norm(_ name: String) { tensors[name + ".weight"] = Ops.map(gaussian([c.attentionHeadDim], 0.2)) { 1 + $0 } }
-        for e in ["timestep_embedder", "guidance_embedder", "text_embedder"] where guidance || e != "guidance_embedder" {
-            linear("time_text_embed.\(e).linear_1", e == "text_embedder" ? c.pooledProjectionDim : 256, d)
-            linear("time_text_embed.\(e).linear_2", d, d)
-        }
-        linear("context_embedder", c.jointAttentionDim, d)
-        linear("x_embedder", c.inChannels, d)
-        for i in 0..<c.numLayers {
-            let p = "transformer_blocks.\(i)"
-            linear(p + ".norm1.linear", d, 6 * d); linear(p + ".norm1_context.linear", d, 6 * d)
-            for n in ["to_q", "to_k", "to_v", "add_q_proj", "add_k_proj", "add_v_proj", "to_out.0", "to_add_out"] {
-                linear(p + ".attn." + n, d, d)
-            }
-            for n in ["norm_q", "norm_k", "norm_added_q", "norm_added_k"] { norm(p + ".attn." + n) }
-            linear(p + ".ff.net.0.proj", d, 4 * d); linear(p + ".ff.net.2", 4 * d, d)
-            linear(p + ".ff_context.net.0.proj", d, 4 * d); linear(p + ".ff_context.net.2", 4 * d, d)
-        }
-        for i in 0..<c.numSingleLayers {
-            let p = "single_transformer_blocks.\(i)"
-            linear(p + ".norm.linear", d, 3 * d)
-            for n in ["to_q", "to_k", "to_v"] { linear(p + ".attn." + n, d, d) }
-            norm(p + ".attn.norm_q"); norm(p + ".attn.norm_k")
-            linear(p + ".proj_mlp", d, 4 * d); linear(p + ".proj_out", 5 * d, d)
-        }
-        linear("norm_out.linear", d, 2 * d)
-        linear("proj_out", d, c.inChannels)
-        return (c, DictionaryWeights(tensors))
+        return (c, RandomFluxWeights(config: c, seed: seed))
     }
 
     func inputs(_ c: FluxTransformerConfig, count: Int, textRows: Int, latent: (h: Int, w: Int)) -> [FluxTransformerInput] {
@@ -142,11 +105,26 @@ final class CUDABackendTests: XCTestCase {
 
     func testHeadDimTheKernelsDoNotTakeIsAClearError() throws {
         let device = try emulatedDevice()
-        var (config, weights) = Self.randomTransformer(guidance: false, seed: 1)
+        var (config, _) = Self.randomTransformer(guidance: false, seed: 1)
         config.attentionHeadDim = 32; config.numAttentionHeads = 4; config.axesDimsRope = [8, 12, 12]
+        let weights = RandomFluxWeights(config: config, seed: 1)
         XCTAssertThrowsError(try CUDAFluxTransformer(config: config, weights: weights, device: device)) {
             XCTAssertTrue("\($0)".contains("head_dim 64 or 128"), "\($0)")
         }
+    }
+
+    func testRandomWeightsAreDeterministicAndShareBlocksOnRequest() throws {
+        let c = RandomFluxWeights.flux1
+        let a = RandomFluxWeights(config: c, seed: 5, distinctBlocks: 1), b = RandomFluxWeights(config: c, seed: 5)
+        XCTAssertEqual(a.parameterCount, 11_891_178_560)  // FLUX.1-schnell's transformer
+        var dev = c
+        dev.guidanceEmbeds = true
+        XCTAssertEqual(RandomFluxWeights(config: dev).parameterCount, 11_901_408_320)  // FLUX.1-dev's
+        let name = "single_transformer_blocks.7.attn.norm_q.weight"
+        XCTAssertEqual(try a.tensor(name).data, try a.tensor("single_transformer_blocks.0.attn.norm_q.weight").data)
+        XCTAssertNotEqual(try b.tensor(name).data, try b.tensor("single_transformer_blocks.0.attn.norm_q.weight").data)
+        XCTAssertEqual(try b.tensor(name).data, try RandomFluxWeights(config: c, seed: 5).tensor(name).data)
+        XCTAssertEqual(try a.tensor("proj_out.weight").shape, [64, 3072])
     }
 
     func testKernelErrorsSurfaceAsCUDAErrors() throws {

@@ -39,6 +39,8 @@ public struct CUDADeviceInfo: Sendable, Equatable {
 public final class CUDADevice: @unchecked Sendable {
     let handle: OpaquePointer
     public let info: CUDADeviceInfo
+    /// Held by whoever runs work on the device (the shim's cuBLASLt plans and the workspaces are not shared safely).
+    public let lock = NSLock()
 
     /// The kernel library to load when none is named: `$EASEL_KERNELS_LIB`, else `libeasel_kernels.so` beside the
     /// executable, else `build/kernels/libeasel_kernels.so` under the working directory (what Scripts/build-kernels makes).

@@ -184,6 +184,8 @@ public final class CUDAFluxTransformer: FluxDenoiser {
     // MARK: forward
 
     public func forward(_ inputs: [FluxTransformerInput]) throws -> [Tensor] {
+        device.lock.lock()
+        defer { device.lock.unlock() }
         let nb = inputs.count
         let nT = inputs[0].encoderHiddenStates.rows, nI = inputs[0].hiddenStates.rows, nAll = nT + nI
         for i in inputs {

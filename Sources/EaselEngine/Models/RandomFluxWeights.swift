@@ -1,0 +1,112 @@
+import Foundation
+
+/// Random weights for a FluxTransformer2DModel of any configuration, under diffusers' checkpoint names: for parity
+/// checks between backends and for timing a transformer step at FLUX.1's real dimensions without a download.
+///
+/// Values are uniform with the spread of a default-initialised Linear (±1/√in), biases ±0.1, RMSNorm weights
+/// 1 ± 0.2, from a seeded generator, so a given (config, seed) always gives the same model. With
+/// `distinctBlocks` = n, block i reads the values of block i mod n (FLUX.1 has 19 + 38 blocks, ~12 B parameters:
+/// one distinct block of each kind keeps host generation to ~0.5 B values; the device still holds every block).
+public final class RandomFluxWeights: WeightSource {
+    public let config: FluxTransformerConfig
+    let seed: UInt64
+    let distinctBlocks: Int?
+    private var shapes: [String: (shape: [Int], kind: Kind)] = [:]
+    private var cache: [String: Tensor] = [:]
+    enum Kind { case weight(fanIn: Int), bias, norm }
+
+    public init(config c: FluxTransformerConfig, seed: UInt64 = 0, distinctBlocks: Int? = nil) {
+        config = c
+        self.seed = seed
+        self.distinctBlocks = distinctBlocks
+        let d = c.innerDim, hd = c.attentionHeadDim
+        func linear(_ name: String, _ inF: Int, _ outF: Int) {
+            shapes[name + ".weight"] = ([outF, inF], .weight(fanIn: inF))
+            shapes[name + ".bias"] = ([outF], .bias)
+        }
+        func norm(_ name: String) { shapes[name + ".weight"] = ([hd], .norm) }
+        for e in ["timestep_embedder", "guidance_embedder", "text_embedder"] where c.guidanceEmbeds || e != "guidance_embedder" {
+            linear("time_text_embed.\(e).linear_1", e == "text_embedder" ? c.pooledProjectionDim : 256, d)
+            linear("time_text_embed.\(e).linear_2", d, d)
+        }
+        linear("context_embedder", c.jointAttentionDim, d)
+        linear("x_embedder", c.inChannels, d)
+        for i in 0..<c.numLayers {
+            let p = "transformer_blocks.\(i)"
+            linear(p + ".norm1.linear", d, 6 * d)
+            linear(p + ".norm1_context.linear", d, 6 * d)
+            for n in ["to_q", "to_k", "to_v", "add_q_proj", "add_k_proj", "add_v_proj", "to_out.0", "to_add_out"] {
+                linear(p + ".attn." + n, d, d)
+            }
+            for n in ["norm_q", "norm_k", "norm_added_q", "norm_added_k"] { norm(p + ".attn." + n) }
+            linear(p + ".ff.net.0.proj", d, 4 * d)
+            linear(p + ".ff.net.2", 4 * d, d)
+            linear(p + ".ff_context.net.0.proj", d, 4 * d)
+            linear(p + ".ff_context.net.2", 4 * d, d)
+        }
+        for i in 0..<c.numSingleLayers {
+            let p = "single_transformer_blocks.\(i)"
+            linear(p + ".norm.linear", d, 3 * d)
+            for n in ["to_q", "to_k", "to_v"] { linear(p + ".attn." + n, d, d) }
+            norm(p + ".attn.norm_q")
+            norm(p + ".attn.norm_k")
+            linear(p + ".proj_mlp", d, 4 * d)
+            linear(p + ".proj_out", 5 * d, d)
+        }
+        linear("norm_out.linear", d, 2 * d)
+        linear("proj_out", d, c.inChannels)
+    }
+
+    /// FLUX.1-schnell's transformer dimensions (FLUX.1-dev: the same with guidance embeddings).
+    public static var flux1: FluxTransformerConfig {
+        var c = FluxTransformerConfig()
+        c.inChannels = 64; c.numLayers = 19; c.numSingleLayers = 38; c.attentionHeadDim = 128; c.numAttentionHeads = 24
+        c.jointAttentionDim = 4096; c.pooledProjectionDim = 768; c.axesDimsRope = [16, 56, 56]
+        return c
+    }
+
+    public var names: [String] { shapes.keys.sorted() }
+    public var parameterCount: Int { shapes.values.reduce(0) { $0 + $1.shape.reduce(1, *) } }
+    public func has(_ name: String) -> Bool { shapes[name] != nil }
+
+    /// The name whose values `name` shares (block i → block i mod distinctBlocks).
+    func canonical(_ name: String) -> String {
+        guard let n = distinctBlocks, n > 0 else { return name }
+        for prefix in ["transformer_blocks.", "single_transformer_blocks."] where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]) else { return name }
+            return prefix + "\(i % n)" + rest[dot...]
+        }
+        return name
+    }
+
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let (shape, kind) = shapes[name] else { throw EngineError("missing weight '\(name)'") }
+        let key = canonical(name)
+        if let t = cache[key] { return t }
+        // splitmix64 seeded by (seed, name): independent of the order tensors are asked for.
+        var state = seed &* 0x9E37_79B9_7F4A_7C15
+        for b in key.utf8 { state = (state ^ UInt64(b)) &* 0x100_0000_01B3 }
+        let (lo, hi): (Float, Float)
+        switch kind {
+        case .weight(let fanIn): let a = 1 / Float(fanIn).squareRoot(); (lo, hi) = (-a, a)
+        case .bias: (lo, hi) = (-0.1, 0.1)
+        case .norm: (lo, hi) = (0.8, 1.2)
+        }
+        let count = shape.reduce(1, *)
+        var data = [Float](repeating: 0, count: count)
+        data.withUnsafeMutableBufferPointer { p in
+            for i in 0..<count {
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                z ^= z >> 31
+                p[i] = lo + (hi - lo) * Float(z >> 40) * (1 / 16_777_216)
+            }
+        }
+        let t = Tensor(shape: shape, data: data)
+        if distinctBlocks != nil { cache[key] = t }
+        return t
+    }
+}
