@@ -10,7 +10,8 @@ struct Easel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "easel",
         abstract: "Easel: serve and run FLUX-family diffusion pipelines.",
-        subcommands: [Serve.self, WebhookSecretCommand.self, Generate.self, Tokenize.self, CUDAInfo.self]
+        subcommands: [Serve.self, WebhookSecretCommand.self, Generate.self, Tokenize.self, CUDAInfo.self, CUDAParity.self,
+                      BenchTransformer.self]
     )
 }
 
@@ -21,9 +22,12 @@ struct ModelOption: ParsableArguments {
     @Option(name: .long, help: "CPU threads for matrix products (default: all cores).")
     var threads: Int?
 
+    @Option(name: .long, help: "Where the transformer runs: cpu or cuda (text encoders and VAE: the CPU).")
+    var backend: BackendChoice = .cpu
+
     func load() throws -> FluxPipeline {
         Engine.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        return try FluxPipeline(folder: URL(fileURLWithPath: model))
+        return try FluxPipeline(folder: URL(fileURLWithPath: model), backend: try backend.engineBackend())
     }
 }
 

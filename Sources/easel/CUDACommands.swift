@@ -1,0 +1,143 @@
+import ArgumentParser
+import EaselEngine
+import Foundation
+
+enum BackendChoice: String, ExpressibleByArgument, CaseIterable {
+    case cpu, cuda
+
+    func engineBackend() throws -> EngineBackend {
+        switch self {
+        case .cpu: return .cpu
+        case .cuda:
+            do { return .cuda(try CUDADevice()) } catch let e as CUDAError { throw ValidationError("cuda: \(e.message)") }
+        }
+    }
+}
+
+/// Inputs for one transformer call: noise latents, random text states, FLUX's ids.
+func randomInputs(_ c: FluxTransformerConfig, count: Int, textTokens: Int, latentHeight: Int, latentWidth: Int,
+                  seed: UInt64) -> [FluxTransformerInput] {
+    let ids = LatentPacking.imageIds(latentHeight: latentHeight, latentWidth: latentWidth)
+    let s = (latentHeight / 2) * (latentWidth / 2)
+    return (0..<count).map { i in
+        let k = seed &+ UInt64(i) &* 3
+        return FluxTransformerInput(
+            hiddenStates: GaussianNoise.tensor(shape: [s, c.inChannels], seed: k),
+            encoderHiddenStates: GaussianNoise.tensor(shape: [textTokens, c.jointAttentionDim], seed: k &+ 1),
+            pooledProjections: GaussianNoise.tensor(shape: [c.pooledProjectionDim], seed: k &+ 2),
+            timestep: 0.2 + 0.6 * Float(i % 4) / 3, guidance: c.guidanceEmbeds ? 3.5 : nil,
+            imgIds: ids, txtIds: Tensor(zeros: [textTokens, 3]))
+    }
+}
+
+struct CUDAParity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cuda-parity",
+        abstract: "Run random FLUX transformers (head_dim 64 and 128) on the CPU and the CUDA backend; compare.",
+        discussion: """
+        Each case: one transformer call on a batch (relative error of every output against the CPU backend, f32), \
+        then four Euler steps of rectified flow from the same noise (PSNR of the results mapped to [0, 1]). \
+        Fails (exit 1) above 2e-2 relative error or below 30 dB. Prints RESULT lines for Scripts/gpu-check.
+        """)
+
+    @Option(help: "Seed of the random weights and inputs.") var seed: UInt64 = 1
+    @Flag(help: "Only the two small cases (the third is FLUX.1's width, 24 x 128: slow without a GPU).") var quick = false
+
+    func run() throws {
+        let device: CUDADevice
+        do { device = try CUDADevice() } catch let e as CUDAError { print("cuda: unavailable: \(e.message)"); throw ExitCode(2) }
+        print("device: \(device.info.summary)")
+        var failed = false
+        // (heads, head_dim, double, single, image latent side, text tokens, batch, guidance)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Bool)] = [
+            (2, 64, 2, 2, 8, 8, 3, false), (4, 128, 2, 3, 16, 24, 2, true), (24, 128, 1, 1, 32, 64, 1, false),
+        ]
+        setvbuf(stdout, nil, _IOLBF, 0)
+        for (h, hd, nd, ns, side, txt, batch, guidance) in cases.prefix(quick ? 2 : cases.count) {
+            var c = FluxTransformerConfig()
+            c.numAttentionHeads = h; c.attentionHeadDim = hd; c.numLayers = nd; c.numSingleLayers = ns
+            c.inChannels = 64; c.jointAttentionDim = 256; c.pooledProjectionDim = 128; c.guidanceEmbeds = guidance
+            c.axesDimsRope = hd == 64 ? [8, 28, 28] : [16, 56, 56]
+            let w = RandomFluxWeights(config: c, seed: seed)
+            let cpu = try FluxTransformer(config: c, weights: w)
+            let gpu = try CUDAFluxTransformer(config: c, weights: w, device: device)
+            let inputs = randomInputs(c, count: batch, textTokens: txt, latentHeight: side, latentWidth: side, seed: seed)
+            let want = cpu.forward(inputs), got = try gpu.forward(inputs)
+            var worst = 0.0
+            for (g, r) in zip(got, want) {
+                var num = 0.0, den = 0.0
+                for (a, b) in zip(g.data, r.data) { num += Double(a - b) * Double(a - b); den += Double(b) * Double(b) }
+                worst = max(worst, (num / max(den, 1e-30)).squareRoot())
+            }
+            // Four Euler steps from the same noise.
+            func denoise(_ t: FluxDenoiser) throws -> [Float] {
+                var xs = inputs.map(\.hiddenStates)
+                let sigmas: [Float] = [1, 0.75, 0.5, 0.25, 0]
+                for k in 0..<4 {
+                    var step = inputs
+                    for i in step.indices { step[i].hiddenStates = xs[i]; step[i].timestep = sigmas[k] }
+                    let v = try t.forward(step)
+                    for i in xs.indices { FlowMatchEulerScheduler.step(&xs[i], velocity: v[i], sigma: sigmas[k], sigmaNext: sigmas[k + 1]) }
+                }
+                return xs.flatMap { $0.data.map { min(max($0 / 2 + 0.5, 0), 1) } }
+            }
+            let a = try denoise(cpu), b = try denoise(gpu)
+            let mse = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(a.count)
+            let psnr = 10 * log10(1 / max(mse, 1e-20))
+            let ok = worst <= 2e-2 && psnr >= 30
+            failed = failed || !ok
+            let name = "h\(h)x\(hd) blocks \(nd)+\(ns) tokens \(txt)+\(side * side / 4) batch \(batch)\(guidance ? " guidance" : "")"
+            print(String(format: "RESULT cuda_parity %@ rel_err %.2e psnr_db %.1f %@", name, worst, psnr, ok ? "PASS" : "FAIL"))
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
+
+struct BenchTransformer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-transformer",
+        abstract: "Time one transformer call (one denoising step) with random weights at FLUX.1's dimensions.",
+        discussion: """
+        FLUX.1-schnell's transformer (19 double + 38 single blocks, 24 heads x 128, ~11.9 B parameters, bf16 on the GPU) \
+        with seeded random weights; --distinct-blocks 1 gives every block the values of block 0 (the device still holds \
+        all of them), so the host generates ~0.5 B values instead of 12 B. Prints a RESULT line with the median time.
+        """)
+
+    @Option(help: "cpu or cuda.") var backend: BackendChoice = .cuda
+    @Option(help: "Image width in pixels (latents: /8, tokens: /16 per side).") var width: Int = 1024
+    @Option(help: "Image height in pixels.") var height: Int = 1024
+    @Option(help: "T5 tokens (FLUX.1-schnell: 256, dev: 512).") var textTokens: Int = 512
+    @Option(help: "Images per call.") var batch: Int = 1
+    @Option(help: "Timed calls after one warm-up call.") var `repeat`: Int = 5
+    @Option(help: "Blocks with their own random values (default 1).") var distinctBlocks: Int = 1
+    @Option(help: "Double blocks (default FLUX.1: 19).") var doubleBlocks: Int = 19
+    @Option(help: "Single blocks (default FLUX.1: 38).") var singleBlocks: Int = 38
+
+    func run() throws {
+        var c = RandomFluxWeights.flux1
+        c.numLayers = doubleBlocks; c.numSingleLayers = singleBlocks
+        guard width % 16 == 0, height % 16 == 0, width > 0, height > 0 else { throw ValidationError("width and height: multiples of 16") }
+        let weights = RandomFluxWeights(config: c, seed: 0, distinctBlocks: distinctBlocks)
+        let t0 = Date()
+        let model: FluxDenoiser
+        switch try backend.engineBackend() {
+        case .cpu: model = try FluxTransformer(config: c, weights: weights)
+        case .cuda(let d): model = try CUDAFluxTransformer(config: c, weights: weights, device: d)
+        }
+        let load = Date().timeIntervalSince(t0)
+        let inputs = randomInputs(c, count: batch, textTokens: textTokens, latentHeight: height / 8, latentWidth: width / 8, seed: 9)
+        print(String(format: "%@: %.2f B parameters, loaded in %.1f s; %d image + %d text tokens, batch %d",
+                     model.backendName, Double(weights.parameterCount) / 1e9, load, inputs[0].hiddenStates.rows, textTokens, batch))
+        _ = try model.forward(inputs)
+        var times: [Double] = []
+        for _ in 0..<max(1, `repeat`) {
+            let s = Date()
+            _ = try model.forward(inputs)
+            times.append(Date().timeIntervalSince(s) * 1000)
+        }
+        times.sort()
+        let median = times[times.count / 2]
+        print(String(format: "RESULT flux_step easel_%@ %dx%d batch %d ms %.2f (min %.2f, max %.2f, %d runs)",
+                     backend.rawValue, width, height, batch, median, times[0], times[times.count - 1], times.count))
+    }
+}
