@@ -25,8 +25,8 @@ FLUX1 = dict(patch_size=1, in_channels=64, out_channels=None, num_layers=19, num
              guidance_embeds=False, axes_dims_rope=[16, 56, 56])
 
 
-def init_random(model, seed):
-    g = torch.Generator(device="cuda").manual_seed(seed)
+def init_random(model, seed, device):
+    g = torch.Generator(device=device).manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.ndim >= 2:
@@ -38,7 +38,7 @@ def init_random(model, seed):
                 p.uniform_(-0.1, 0.1, generator=g)
 
 
-def build(kind, cfg):
+def build(kind, cfg, device):
     with torch.device("meta"):
         if kind == "diffusers":
             from diffusers import FluxTransformer2DModel
@@ -46,22 +46,27 @@ def build(kind, cfg):
         else:
             from shapes_flux import FluxMini
             m = FluxMini(**cfg)
-    m = m.to_empty(device="cuda").to(torch.bfloat16).eval()
-    init_random(m, 0)
+    m = m.to_empty(device=device).to(torch.bfloat16).eval()
+    init_random(m, 0, device)
     return m
 
 
-def time_calls(fn, repeat):
+def time_calls(fn, repeat, cuda):
     fn()
-    torch.cuda.synchronize()
     times = []
     for _ in range(repeat):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        torch.cuda.synchronize()
-        times.append(s.elapsed_time(e))
+        if cuda:
+            torch.cuda.synchronize()
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            fn()
+            e.record()
+            torch.cuda.synchronize()
+            times.append(s.elapsed_time(e))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1000)
     times.sort()
     return times
 
@@ -74,14 +79,18 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--impl", choices=["auto", "diffusers", "mini"], default="auto")
+    ap.add_argument("--smoke", action="store_true", help="CPU, one block of each kind at width 256: checks the script")
     args = ap.parse_args()
-    assert torch.cuda.is_available(), "needs a CUDA device"
-    torch.backends.cuda.matmul.allow_tf32 = True
     cfg = dict(FLUX1)
+    dev = "cpu" if args.smoke else "cuda"
+    if args.smoke:
+        cfg.update(num_layers=1, num_single_layers=1, num_attention_heads=2, joint_attention_dim=64)
+    else:
+        assert torch.cuda.is_available(), "needs a CUDA device"
     B, L = args.batch, args.text_tokens
     h, w = args.height // 16, args.width // 16
     S = h * w
-    dev, dt = "cuda", torch.bfloat16
+    dt = torch.bfloat16
     g = torch.Generator(device=dev).manual_seed(9)
     x = torch.randn(B, S, cfg["in_channels"], device=dev, dtype=dt, generator=g)
     ctx = torch.randn(B, L, cfg["joint_attention_dim"], device=dev, dtype=dt, generator=g)
@@ -92,7 +101,8 @@ def main():
     img_ids[..., 2] = torch.arange(w, device=dev)[None, :]
     img_ids = img_ids.reshape(S, 3)
     txt_ids = torch.zeros(L, 3, device=dev)
-    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}; {S} image + {L} text tokens, batch {B}")
+    name = torch.cuda.get_device_name() if dev == "cuda" else "CPU (smoke test)"
+    print(f"torch {torch.__version__}, {name}; {S} image + {L} text tokens, batch {B}")
 
     impls = []
     if args.impl in ("auto", "diffusers"):
@@ -105,7 +115,7 @@ def main():
         impls.append("mini")
     for kind in impls:
         t0 = time.time()
-        m = build(kind, cfg)
+        m = build(kind, cfg, dev)
         n = sum(p.numel() for p in m.parameters())
         print(f"{kind}: {n / 1e9:.2f} B parameters, built in {time.time() - t0:.1f} s")
         with torch.inference_mode():
@@ -114,7 +124,7 @@ def main():
                                img_ids=img_ids, txt_ids=txt_ids, return_dict=False)
             else:
                 fn = lambda: m(x, ctx, pooled, t, img_ids, txt_ids)  # noqa: E731
-            times = time_calls(fn, args.repeat)
+            times = time_calls(fn, args.repeat, dev == "cuda")
         med = times[len(times) // 2]
         print(f"RESULT flux_step torch_{kind} {args.width}x{args.height} batch {B} ms {med:.2f} "
               f"(min {times[0]:.2f}, max {times[-1]:.2f}, {len(times)} runs)")
