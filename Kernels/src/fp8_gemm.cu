@@ -601,13 +601,17 @@ easel_status launch_wgmma(const easel_gemm_fp8_params &p, const CUtensorMap &ma,
     cfg.dynamicSmemBytes = wg::kSmemBytes;
     cfg.stream = stream;
     cfg.attrs = attr;
-    cfg.numAttrs = 1;
+    cfg.numAttrs = C > 1 ? 1 : 0;  // a plain launch without clusters
     if (!d.wg_ready[C - 1]) {
         cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, wg::kSmemBytes);
         int clusters = 0;
-        if (err == cudaSuccess) {
+        if (err == cudaSuccess && C > 1) {  // clusters of 2 co-resident: at most sms / 2, fewer if a GPC has an odd count
             cfg.gridDim = dim3(static_cast<unsigned>(C * d.sms), 1, 1);
             err = cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg);
+        } else if (err == cudaSuccess) {
+            int per_sm = 0;
+            err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, wg::kThreads, wg::kSmemBytes);
+            clusters = per_sm * d.sms;
         }
         if (err != cudaSuccess || clusters < 1) {
             (void)cudaGetLastError();
