@@ -193,16 +193,24 @@ def gemm_fp8_torch(r, g, dev, timeit, dry):
         if not hasattr(torch, "_scaled_mm"):
             out["notes"].append("torch has no _scaled_mm")
             break
-        try:
-            fn = lambda: torch._scaled_mm(a8, w8.t(), scale_a=sa, scale_b=sb, bias=b, out_dtype=torch.bfloat16,
-                                          use_fast_accum=fast)
-            y = fn()
-        except Exception as e:  # older torch / no rowwise kernel / CPU
-            out["notes"].append(f"_scaled_mm(use_fast_accum={fast}) refused: {type(e).__name__}: "
-                                f"{str(e).splitlines()[0][:160] if str(e) else ''}")
+        y, fn, used_bias = None, None, False
+        for bias_arg in ((b, None) if b is not None else (None,)):  # rowwise + bias refused by some versions
+            try:
+                fn = (lambda bb: lambda: torch._scaled_mm(a8, w8.t(), scale_a=sa, scale_b=sb, bias=bb,
+                                                          out_dtype=torch.bfloat16, use_fast_accum=fast))(bias_arg)
+                y = fn()
+                used_bias = bias_arg is not None
+                if not used_bias and b is not None:
+                    out["notes"].append(f"_scaled_mm(use_fast_accum={fast}) timed without the bias (refused it)")
+                break
+            except Exception as e:  # older torch / no rowwise kernel / CPU
+                out["notes"].append(f"_scaled_mm(use_fast_accum={fast}, bias={bias_arg is not None}) refused: "
+                                    f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}")
+                y = None
+        if y is None:
             continue
         n = min(M, 256)
-        ref = (a8[:n].double() @ w8.double().t()) * sa[:n].double() * sb.double() + (b.double() if has_bias else 0)
+        ref = (a8[:n].double() @ w8.double().t()) * sa[:n].double() * sb.double() + (b.double() if used_bias else 0)
         err = (torch.linalg.vector_norm(y[:n].double() - ref) / torch.linalg.vector_norm(ref)).item()
         floor = (torch.linalg.vector_norm(ref.to(torch.bfloat16).double() - ref) /
                  torch.linalg.vector_norm(ref)).item()
