@@ -290,9 +290,10 @@ __device__ __forceinline__ void mbar_arrive_cluster(uint32_t bar, uint32_t cta) 
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
 }
-// Wait until the phase with the given parity has completed.
+// Wait until the phase with the given parity has completed. A legitimate wait here lasts microseconds; after 2^28
+// unsuccessful tries (seconds) the kernel traps, so a pipeline bug surfaces as a launch error instead of a hang.
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    uint32_t done;
+    uint32_t done, tries = 0;
     do {
         asm volatile(
             "{\n\t.reg .pred p;\n\t"
@@ -301,6 +302,7 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
             : "=r"(done)
             : "r"(bar), "r"(parity)
             : "memory");
+        if (!done && ++tries == (1u << 28)) __trap();
     } while (!done);
 }
 
@@ -532,8 +534,8 @@ constexpr int kMaxDevices = 64;
 struct DeviceState {
     bool probed = false;
     int cc_major = 0, sms = 0;
-    bool wg_ready[2] = {false, false};  // smem attribute set and cluster occupancy known (index: C - 1)
-    int wg_clusters[2] = {0, 0};        // co-resident clusters of the persistent kernel
+    bool wg_probed[2] = {false, false};  // index C - 1: setup tried (smem attribute, occupancy)
+    int wg_clusters[2] = {0, 0};         // co-resident clusters of the persistent kernel; 0: that variant can't run
 };
 std::mutex g_fp8_mutex;
 DeviceState g_fp8_dev[kMaxDevices];
@@ -587,25 +589,31 @@ bool encode_fp8_map(EncodeTiledFn enc, CUtensorMap *map, const void *base, int64
                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <int C>
-easel_status launch_wgmma(const easel_gemm_fp8_params &p, const CUtensorMap &ma, const CUtensorMap &mw,
-                          DeviceState &d, cudaStream_t stream) {
-    auto kernel = wg::fp8_gemm_wgmma_kernel<C>;
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute attr[1];
+template <int C> void wgmma_launch_config(cudaLaunchConfig_t &cfg, cudaLaunchAttribute *attr, cudaStream_t stream) {
     attr[0].id = cudaLaunchAttributeClusterDimension;
     attr[0].val.clusterDim.x = C;
     attr[0].val.clusterDim.y = 1;
     attr[0].val.clusterDim.z = 1;
+    cfg = {};
     cfg.blockDim = dim3(wg::kThreads, 1, 1);
     cfg.dynamicSmemBytes = wg::kSmemBytes;
     cfg.stream = stream;
     cfg.attrs = attr;
-    cfg.numAttrs = C > 1 ? 1 : 0;  // a plain launch without clusters
-    if (!d.wg_ready[C - 1]) {
+    cfg.numAttrs = C > 1 ? 1 : 0;  // C = 1: a plain launch without clusters
+}
+
+// Once per device and variant: opt in to the shared memory, size the persistent grid. False (cached) when the
+// variant cannot run here, e.g. no two SMs of a GPC can host a 2-CTA cluster of this size.
+template <int C> bool wgmma_ready(DeviceState &d) {
+    if (!d.wg_probed[C - 1]) {
+        d.wg_probed[C - 1] = true;
+        auto kernel = wg::fp8_gemm_wgmma_kernel<C>;
+        cudaLaunchConfig_t cfg;
+        cudaLaunchAttribute attr[1];
+        wgmma_launch_config<C>(cfg, attr, nullptr);
         cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, wg::kSmemBytes);
         int clusters = 0;
-        if (err == cudaSuccess && C > 1) {  // clusters of 2 co-resident: at most sms / 2, fewer if a GPC has an odd count
+        if (err == cudaSuccess && C > 1) {  // co-resident 2-CTA clusters: sms / 2, fewer if a GPC has an odd count
             cfg.gridDim = dim3(static_cast<unsigned>(C * d.sms), 1, 1);
             err = cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg);
         } else if (err == cudaSuccess) {
@@ -613,14 +621,19 @@ easel_status launch_wgmma(const easel_gemm_fp8_params &p, const CUtensorMap &ma,
             err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, wg::kThreads, wg::kSmemBytes);
             clusters = per_sm * d.sms;
         }
-        if (err != cudaSuccess || clusters < 1) {
-            (void)cudaGetLastError();
-            set_last_cuda_error(err != cudaSuccess ? err : cudaErrorInvalidConfiguration);
-            return EASEL_ERR_LAUNCH;
-        }
-        d.wg_clusters[C - 1] = clusters;
-        d.wg_ready[C - 1] = true;
+        if (err != cudaSuccess) (void)cudaGetLastError();  // not sticky: only this variant is given up
+        d.wg_clusters[C - 1] = err == cudaSuccess ? clusters : 0;
     }
+    return d.wg_clusters[C - 1] > 0;
+}
+
+template <int C>
+easel_status launch_wgmma(const easel_gemm_fp8_params &p, const CUtensorMap &ma, const CUtensorMap &mw,
+                          const DeviceState &d, cudaStream_t stream) {
+    auto kernel = wg::fp8_gemm_wgmma_kernel<C>;
+    cudaLaunchConfig_t cfg;
+    cudaLaunchAttribute attr[1];
+    wgmma_launch_config<C>(cfg, attr, stream);
     const int64_t tiles_m = (p.m + wg::kBM - 1) / wg::kBM, tiles_n = (p.n + wg::kBN - 1) / wg::kBN;
     const int64_t m_units = (tiles_m + C - 1) / C;
     const int64_t units = m_units * tiles_n;
@@ -722,8 +735,9 @@ extern "C" easel_status easel_gemm_fp8_e4m3(const easel_gemm_fp8_params *params)
             alignas(64) CUtensorMap ma, mw;
             if (encode_fp8_map(enc, &ma, p.a, p.m, p.k, p.a_stride_row) &&
                 encode_fp8_map(enc, &mw, p.w, p.n, p.k, p.w_stride_row)) {
-                const bool cluster2 = !no_cluster && p.m > wg::kBM;  // a single tile row has no partner
-                return cluster2 ? launch_wgmma<2>(p, ma, mw, *d, stream) : launch_wgmma<1>(p, ma, mw, *d, stream);
+                // 2-CTA clusters when there are two tile rows to pair and the device can host them
+                if (!no_cluster && p.m > wg::kBM && wgmma_ready<2>(*d)) return launch_wgmma<2>(p, ma, mw, *d, stream);
+                if (wgmma_ready<1>(*d)) return launch_wgmma<1>(p, ma, mw, *d, stream);
             }
         }
     }
