@@ -7,6 +7,13 @@ comparison table. Reads the RESULT lines of the check programs' logs.
   python3 Kernels/bench_torch.py LOG... [--reps 50] [--warmup 10] [--target-pct 90] [--attn-target 1.0]
   python3 Kernels/bench_torch.py LOG... --parse-only     # no torch needed: the rows it would time, and exit
 
+FP8 GEMM rows (op=gemm_fp8, from fp8_gemm_check: ours = easel_gemm_fp8_e4m3, fp8 e4m3 with per-token / per-channel
+scales) are compared, same M, N, K (and bias), with torch's bf16 matmul F.linear(x, w, b) and with
+torch._scaled_mm(a_fp8, w_fp8.t(), scale_a=[M, 1] f32, scale_b=[1, N] f32, bias, out_dtype=bf16) (rowwise scaling;
+use_fast_accum False, and True for information), in TFLOP/s (2 M N K); the target is easel fp8 >= 1.6x torch bf16 at
+M=4608 K=3072 N=3072 and N=12288. Rows op=quant_gemm_fp8 (bf16 activations quantized, then the GEMM) are compared with
+the bf16 matmul too, and op=quantize_fp8 with torch's eager per-token quantization.
+
 Attention rows (op=attention) are timed with torch.nn.functional.scaled_dot_product_attention (bf16, q/k/v of the
 same shape and layout: [B, H, S, D] contiguous, or views of [B, S, H, D] / FLUX's fused [B, S, 3, H, D]) and
 compared in TFLOP/s (4 * B * H * S_q * S_kv * D flops); the target is >= --attn-target x SDPA's throughput at
@@ -148,6 +155,145 @@ def gemm_w8_case(r, g, dev):
     return fn, ref, torch_bytes
 
 
+# ---- FP8 GEMM (fp8_gemm_check) ---------------------------------------------------------------------------------------
+FP8_OPS = ("gemm_fp8", "quant_gemm_fp8", "quantize_fp8")
+GEMM_FP8_TARGETS = ((4608, 3072, 3072), (4608, 12288, 3072))  # M, N, K of the target lines
+GEMM_FP8_TARGET_RATIO = 1.6
+
+
+def gemm_fp8_shape(r):
+    return int(r["M"]), int(r["N"]), int(r["K"]), r.get("bias", "0") == "1"
+
+
+def fp8_quantize_rows(x, torch):
+    """torch's eager per-token e4m3 quantization (the same rule as ours: scale = amax / 448, q = x / scale)."""
+    s = (x.float().abs().amax(dim=1, keepdim=True) / 448.0).clamp(min=2.0 ** -126)
+    q = (x.float() / s).clamp(-448.0, 448.0).to(torch.float8_e4m3fn)
+    return q, s
+
+
+def gemm_fp8_torch(r, g, dev, timeit, dry):
+    """Times torch on one gemm_fp8 shape: bf16 F.linear, and torch._scaled_mm with rowwise scales (default and fast
+    accumulation). Returns a dict of times (ms, None where torch refused) and _scaled_mm's accuracy (error over the
+    bf16 rounding floor, and the fraction of outputs off bf16(ref64)) on up to 256 rows, plus notes."""
+    import torch
+    import torch.nn.functional as F
+    M, N, K, has_bias = gemm_fp8_shape(r)
+    x = (torch.randn(M, K, generator=g, device=dev) *
+         10 ** (2 * torch.rand(M, 1, generator=g, device=dev) - 1)).to(torch.bfloat16)
+    w = (0.02 * torch.randn(N, K, generator=g, device=dev)).to(torch.bfloat16)
+    b = (0.5 * torch.randn(N, generator=g, device=dev)).to(torch.bfloat16) if has_bias else None
+    out = {"bf16_ms": timeit(lambda: F.linear(x, w, b)), "notes": []}
+    a8, sa = fp8_quantize_rows(x, torch)
+    w8, sw = fp8_quantize_rows(w, torch)
+    sb = sw.reshape(1, N).contiguous()
+    for fast in (False, True):
+        key = "scaled_fast_ms" if fast else "scaled_ms"
+        out[key] = None
+        if not hasattr(torch, "_scaled_mm"):
+            out["notes"].append("torch has no _scaled_mm")
+            break
+        y, fn, used_bias = None, None, False
+        for bias_arg in ((b, None) if b is not None else (None,)):  # rowwise + bias refused by some versions
+            try:
+                fn = (lambda bb: lambda: torch._scaled_mm(a8, w8.t(), scale_a=sa, scale_b=sb, bias=bb,
+                                                          out_dtype=torch.bfloat16, use_fast_accum=fast))(bias_arg)
+                y = fn()
+                used_bias = bias_arg is not None
+                if not used_bias and b is not None:
+                    out["notes"].append(f"_scaled_mm(use_fast_accum={fast}) timed without the bias (refused it)")
+                break
+            except Exception as e:  # older torch / no rowwise kernel / CPU
+                out["notes"].append(f"_scaled_mm(use_fast_accum={fast}, bias={bias_arg is not None}) refused: "
+                                    f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}")
+                y = None
+        if y is None:
+            continue
+        n = min(M, 256)
+        ref = (a8[:n].double() @ w8.double().t()) * sa[:n].double() * sb.double() + (b.double() if used_bias else 0)
+        err = (torch.linalg.vector_norm(y[:n].double() - ref) / torch.linalg.vector_norm(ref)).item()
+        floor = (torch.linalg.vector_norm(ref.to(torch.bfloat16).double() - ref) /
+                 torch.linalg.vector_norm(ref)).item()
+        mism = (y[:n] != ref.to(torch.bfloat16)).double().mean().item()
+        suffix = "_fast" if fast else ""
+        out["scaled_err_ratio" + suffix] = err / floor
+        out["scaled_mismatch" + suffix] = mism
+        del y, ref
+        out[key] = timeit(fn)
+    del x, w, a8, w8
+    if not dry:
+        torch.cuda.empty_cache()
+    return out
+
+
+def fp8_quant_torch(M, K, g, dev, timeit):
+    import torch
+    x = torch.randn(M, K, generator=g, device=dev).to(torch.bfloat16)
+    return timeit(lambda: fp8_quantize_rows(x, torch))
+
+
+def print_fp8_tables(fp8_rows, torch_by_shape, quant_rows):
+    def tf(M, N, K, us):
+        return 2.0 * M * N * K / (us * 1e-6) / 1e12
+
+    print()
+    print("FP8 GEMM (ours: easel_gemm_fp8_e4m3, e4m3 with per-token / per-channel scales, f32 accumulation) vs torch "
+          "on the same M, N, K (+ bias): bf16 F.linear and torch._scaled_mm (e4m3, rowwise scales, "
+          "use_fast_accum=False); TFLOP/s = 2 M N K / median time")
+    hdr = (f"{'case':40} {'op':14} {'path':9} {'M,N,K':17} {'ours us':>8} {'ours TF/s':>9} {'bf16 us':>8} "
+           f"{'bf16 TF/s':>9} {'smm us':>8} {'smm TF/s':>8} {'ours/bf16':>9} {'ours/smm':>8}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in fp8_rows:
+        M, N, K, has_bias = gemm_fp8_shape(r)
+        t = torch_by_shape[(M, N, K, has_bias)]
+        ours, bf = float(r["median_us"]), t["bf16_ms"] * 1e3
+        smm = t["scaled_ms"] * 1e3 if t.get("scaled_ms") else None
+        shape = f"{M},{N},{K}"
+        smm_cols = f"{smm:8.1f} {tf(M, N, K, smm):8.1f}" if smm else f"{'-':>8} {'-':>8}"
+        smm_ratio = f"{smm / ours:7.2f}x" if smm else f"{'-':>8}"
+        print(f"{r['case']:40} {r['op']:14} {r.get('path', '?'):9} {shape:17} {ours:8.1f} {tf(M, N, K, ours):9.1f} "
+              f"{bf:8.1f} {tf(M, N, K, bf):9.1f} {smm_cols} {bf / ours:8.2f}x {smm_ratio}")
+    for (M, N, K, has_bias), t in torch_by_shape.items():
+        acc = []
+        for suffix, label in (("", "_scaled_mm"), ("_fast", "_scaled_mm use_fast_accum")):
+            if ("scaled_err_ratio" + suffix) in t:
+                timing = f", {t['scaled_fast_ms'] * 1e3:.1f} us" if suffix and t.get("scaled_fast_ms") else ""
+                acc.append(f"{label}: err/floor {t['scaled_err_ratio' + suffix]:.3f}, "
+                           f"{100 * t['scaled_mismatch' + suffix]:.2f}% off bf16(ref64){timing}")
+        notes = "; ".join(acc + t["notes"])
+        if notes:
+            print(f"  torch at M={M} N={N} K={K}: {notes}")
+    for M, N, K in GEMM_FP8_TARGETS:
+        cand = [r for r in fp8_rows if r["op"] == "gemm_fp8" and gemm_fp8_shape(r)[:3] == (M, N, K)
+                and not r["case"].endswith(("_nocluster", "_fallback"))]
+        if not cand:
+            print(f"target: easel fp8 >= {GEMM_FP8_TARGET_RATIO}x torch bf16 matmul at M={M} N={N} K={K}: "
+                  f"no such RESULT row")
+            continue
+        r = cand[0]
+        t = torch_by_shape[gemm_fp8_shape(r)]
+        ours = float(r["median_us"])
+        ratio = t["bf16_ms"] * 1e3 / ours
+        verdict = "MET" if ratio >= GEMM_FP8_TARGET_RATIO else "NOT MET"
+        print(f"target: easel fp8 / torch bf16 matmul at M={M} N={N} K={K} ({r['case']}, path {r.get('path')}): "
+              f"{ratio:.2f}x (goal >= {GEMM_FP8_TARGET_RATIO}x): {verdict}")
+        if t.get("scaled_ms"):
+            print(f"        easel fp8 / torch._scaled_mm rowwise at M={M} N={N} K={K}: "
+                  f"{t['scaled_ms'] * 1e3 / ours:.2f}x")
+        else:
+            print(f"        easel fp8 / torch._scaled_mm rowwise at M={M} N={N} K={K}: not measured (torch refused)")
+    print("(ours/bf16 = torch bf16 time / our time; ours/smm likewise for torch._scaled_mm; quant_gemm_fp8 rows "
+          "include our quantization of the bf16 activations)")
+    if quant_rows:
+        print()
+        print("per-token quantization bf16 -> e4m3 (ours vs torch eager amax / divide / clamp / cast)")
+        for r, t_ms in quant_rows:
+            ours = float(r["median_us"])
+            print(f"  {r['case']:40} M={r['M']} K={r['K']}: ours {ours:.1f} us ({float(r['GBps']):.0f} GB/s, "
+                  f"{float(r['pct_copy']):.0f}% of copy), torch {t_ms * 1e3:.1f} us: {t_ms * 1e3 / ours:.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("logs", nargs="+")
@@ -170,6 +316,11 @@ def main():
                 print(f"attention {r['case']}: B={B} H={H} Sq={Sq} Skv={Skv} D={D} layout={r.get('layout', 'bhsd')} "
                       f"ours {float(r['median_us']):.1f} us {attn_tflops(r, float(r['median_us']) * 1e-3):.1f} "
                       f"TFLOP/s target_shape={is_attn_target(r)}")
+            elif r.get("op") in FP8_OPS:
+                M, N, K = r.get("M"), r.get("N", "-"), r.get("K")
+                extra = (f"{float(r['TFLOPs']):.1f} TFLOP/s" if "TFLOPs" in r else f"{float(r['GBps']):.0f} GB/s")
+                print(f"{r['op']} {r['case']}: M={M} N={N} K={K} path={r.get('path', '-')} ours "
+                      f"{float(r['median_us']):.1f} us {extra}")
             elif r.get("op") == "gemm_w8a16":
                 M, N, K, has_bias = gemm_w8_shape(r)
                 print(f"gemm_w8a16 {r['case']}: M={M} N={N} K={K} bias={int(has_bias)} ours "
@@ -250,8 +401,22 @@ def main():
         on = [n for n in names if getattr(torch.backends.cuda, f"{n}_sdp_enabled", lambda: False)()]
         sdpa_info = "SDPA backends enabled: " + ", ".join(on)
     gemm_table = []
+    fp8_rows, fp8_torch, fp8_quant = [], {}, []
     for r in rows:
         op, case = r["op"], r["case"]
+        if op in FP8_OPS:
+            if a.cpu_dry_run:
+                r = dict(r, M=str(min(int(r["M"]), 256)), K=str(min(int(r["K"]), 512)))
+                if "N" in r:
+                    r["N"] = str(min(int(r["N"]), 512))
+            if op == "quantize_fp8":
+                fp8_quant.append((r, fp8_quant_torch(int(r["M"]), int(r["K"]), g, dev, timeit)))
+                continue
+            key = gemm_fp8_shape(r)
+            if key not in fp8_torch:
+                fp8_torch[key] = gemm_fp8_torch(r, g, dev, timeit, a.cpu_dry_run)
+            fp8_rows.append(r)
+            continue
         if op == "gemm_w8a16":
             M, N, K, _ = gemm_w8_shape(r)
             if a.cpu_dry_run:
@@ -399,6 +564,8 @@ def main():
             print(f"target: w8a16 >= {GEMM_W8_TARGET_RATIO}x torch bf16 matmul at M=1 N=18432 K=3072: no such "
                   f"RESULT row")
         print("(ours/torch = torch time / our time; the ideal for a memory-bound op is ~2x: half the weight bytes)")
+    if fp8_rows or fp8_quant:
+        print_fp8_tables(fp8_rows, fp8_torch, fp8_quant)
     if attn_table:
         print()
         print("attention vs torch.nn.functional.scaled_dot_product_attention (bf16, same shapes and layout); "

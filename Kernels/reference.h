@@ -277,4 +277,94 @@ inline void gemm_w8_f64(const float *x, const int8_t *w, const float *scale, con
     }
 }
 
+
+// ---- FP8 e4m3 GEMM and its row-wise quantization (fp8_gemm.cu) ------------------------------------------------
+// e4m3 "fn" (torch.float8_e4m3fn, __nv_fp8_e4m3): 1 sign bit, 4 exponent bits with bias 7, 3 mantissa bits; exponent
+// field 0 holds the subnormals m * 2^-9; 0x7F / 0xFF are NaN; no infinities; the largest finite value is 448 (0x7E).
+inline float e4m3_to_f32(uint8_t b) {
+    const int e = (b >> 3) & 15, m = b & 7;
+    if (e == 15 && m == 7) return NAN;
+    const float mag = e ? std::ldexp(1.0f + m / 8.0f, e - 7) : std::ldexp(static_cast<float>(m), -9);
+    return (b & 0x80) ? -mag : mag;
+}
+
+// float -> e4m3 as cvt.rn.satfinite.e4m3x2.f32 (__nv_cvt_float2_to_fp8x2(.., __NV_SATFINITE, __NV_E4M3)): round to
+// nearest, ties to even; magnitudes above 448 saturate to 448; NaN -> 0x7F with the sign; the sign of a result that
+// rounds to zero is kept (0x80 for negative inputs).
+inline uint8_t f32_to_e4m3(float f) {
+    const uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
+    if (std::isnan(f)) return sign | 0x7F;
+    const double a = std::fabs(static_cast<double>(f));
+    if (a >= 448.0) return sign | 0x7E;  // (448, 464]: nearest or tie-to-even is 448; above: 480 is not finite
+    int e2 = 0;
+    (void)std::frexp(a, &e2);            // a = frac * 2^e2, frac in [0.5, 1): a's binade starts at 2^(e2 - 1)
+    const int e = std::max(e2 - 1, -6);  // below 2^-6 the subnormal step 2^-9 applies
+    const double step = std::ldexp(1.0, e - 3);
+    const double q = std::nearbyint(a / step);  // exact quotient (power-of-two step), round to nearest even
+    if (q == 0) return sign;
+    if (q >= 16) return sign | static_cast<uint8_t>((e + 1 + 7) << 3);  // rounded up to the next binade
+    if (e == -6 && q < 8) return sign | static_cast<uint8_t>(q);       // subnormal
+    return sign | static_cast<uint8_t>(((e + 7) << 3) | (static_cast<int>(q) - 8));
+}
+
+// Row-wise quantization as easel_quantize_fp8_rowwise_bf16: scale = max(amax / 448, 2^-126) (f32 division),
+// inv = 1 / scale (f32), q[i] = e4m3(f32(x[i] * inv)). x: k bf16 bit patterns.
+inline float quantize_fp8_row(const uint16_t *x, int64_t k, uint8_t *q) {
+    uint16_t mb = 0;
+    for (int64_t i = 0; i < k; ++i) mb = std::max<uint16_t>(mb, x[i] & 0x7fffu);
+    const float amax = bf16_to_f32(mb);
+    volatile float s = std::max(amax / 448.0f, FLT_MIN);  // volatile: no contraction or reassociation, ever
+    const float inv = 1.0f / s;
+    for (int64_t i = 0; i < k; ++i) {
+        volatile float v = bf16_to_f32(x[i]) * inv;
+        q[i] = f32_to_e4m3(v);
+    }
+    return s;
+}
+
+// One output of the fp8 GEMM in float64: (sum_k a[k] w[k]) * a_scale * w_scale + bias; a, w: k decoded e4m3 values.
+inline double gemm_fp8_dot_f64(const float *a, const float *w, int64_t k, double a_scale, double w_scale,
+                               double bias) {
+    double s = 0;
+    for (int64_t i = 0; i < k; ++i) s += static_cast<double>(a[i]) * w[i];
+    return s * a_scale * w_scale + bias;
+}
+
+// The relative gain error of out against ref, [rows, cols] dense: the mean over rows of the least-squares g in
+// out_row ~ (1 + g) ref_row. Per row, so rows of very different magnitudes weigh the same. A wrong scale shifts it;
+// the bf16 output rounding and accumulation-order noise do not (to ~floor / sqrt(rows * cols)).
+inline double gain_error(const uint16_t *out, const double *ref, int64_t rows, int64_t cols) {
+    double sum = 0;
+    int64_t used = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+        double num = 0, den = 0;
+        for (int64_t i = r * cols; i < (r + 1) * cols; ++i) {
+            num += (bf16_to_f32(out[i]) - ref[i]) * ref[i];
+            den += ref[i] * ref[i];
+        }
+        if (den > 0) {
+            sum += num / den;
+            ++used;
+        }
+    }
+    return used ? sum / static_cast<double>(used) : 0.0;
+}
+
+// The fp8 GEMM rule (Kernels/README.md, "The fp8 GEMM tolerance"). Both paths must be as close to ref64 as the
+// rule of the other kernels asks (rel_l2 <= 1.25 x the bf16 rounding floor) and show no gain error above 2e-4
+// (a tenth of a bf16 half-ulp; a wrong scale factor). The CUDA-core path sums exact products in f32, so its
+// roundings must also agree with bf16(ref64) as the other kernels' (<= 1 % mismatches). Hopper's fp8 tensor cores
+// align the 32 products of one k32 step and the incoming accumulator to the largest exponent and keep ~13-14 bits
+// below it (truncation); summing 4 steps in the tensor core before each f32 add leaves a relative error of ~1e-4,
+// which moves 2-7 % of the bf16 roundings in a simulation of that hardware model (test_reference.cpp): the
+// tensor-core path may have up to 12 % mismatches.
+constexpr double kFp8MaxGainErr = 2e-4;
+constexpr double kFp8TensorCoreMaxMismatchFrac = 0.12;
+
+inline bool fp8_gemm_within_tolerance(const ErrorStats &e, double gain, bool tensor_core) {
+    return std::isfinite(e.rel_l2) && e.rel_l2 <= kRelErrFactor * e.rel_l2_bf16ref &&
+           std::fabs(gain) <= kFp8MaxGainErr &&
+           e.mismatch_frac <= (tensor_core ? kFp8TensorCoreMaxMismatchFrac : kMaxMismatchFrac);
+}
+
 }  // namespace easel_ref

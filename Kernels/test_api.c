@@ -219,6 +219,86 @@ int main(void) {
         EXPECT(easel_last_cuda_error() == 0);
     }
 
+    /* ---- fp8 quantize + GEMM (fp8_gemm.cu): validation, no CUDA call ---- */
+    {
+        easel_quantize_fp8_params q0, q;
+        easel_gemm_fp8_params f0, f;
+        char *al = (char *)(((uintptr_t)dummy + 15) & ~(uintptr_t)15);
+        EXPECT(easel_quantize_fp8_rowwise_bf16(NULL) == EASEL_ERR_INVALID_ARGUMENT);
+        memset(&q0, 0, sizeof q0);
+        q0.x = al; q0.q = al; q0.scale = (float *)al; q0.m = 2; q0.k = 16; q0.x_stride_row = 16; q0.q_stride_row = 16;
+        q = q0; q.x = NULL;
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q = q0; q.q = NULL;
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q = q0; q.scale = NULL;
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q = q0; q.m = 0;
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q = q0; q.k = -16;
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q = q0; q.x_stride_row = 8;            /* x rows shorter than k */
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q = q0; q.q_stride_row = 15;           /* q rows overlap */
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q = q0; q.q_stride_row = -16;
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q = q0; q.x = al + 1;                  /* bf16 x not 2-byte aligned */
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q = q0; q.scale = (float *)(al + 2);   /* scale not 4-byte aligned */
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_INVALID_ARGUMENT);
+        q = q0; q.m = (int64_t)1 << 31;
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_UNSUPPORTED);
+        q = q0; q.k = (int64_t)1 << 31; q.x_stride_row = q.q_stride_row = q.k;
+        EXPECT(easel_quantize_fp8_rowwise_bf16(&q) == EASEL_ERR_UNSUPPORTED);
+
+        EXPECT(easel_gemm_fp8_e4m3(NULL) == EASEL_ERR_INVALID_ARGUMENT);
+        memset(&f0, 0, sizeof f0);
+        f0.a = al; f0.w = al; f0.a_scale = (const float *)al; f0.w_scale = (const float *)al; f0.bias = NULL;
+        f0.y = al; f0.m = 2; f0.n = 8; f0.k = 32; f0.a_stride_row = 32; f0.w_stride_row = 32; f0.y_stride_row = 8;
+        f = f0; f.a = NULL;
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.w = NULL;
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.a_scale = NULL;
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.w_scale = NULL;
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.y = NULL;
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.m = 0;
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.n = -8;
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.k = 0;
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.a_stride_row = 16;           /* a rows shorter than k */
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.w_stride_row = 0;            /* w rows shorter than k */
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.y_stride_row = 7;            /* output rows overlap */
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.y_stride_row = -8;
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.a_scale = (const float *)(al + 1);
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.w_scale = (const float *)(al + 2);
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.bias = al + 1;               /* bias not 2-byte aligned */
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.y = al + 1;                  /* y not 2-byte aligned */
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        f = f0; f.k = 24; f.a_stride_row = f.w_stride_row = 32;  /* k not a multiple of 16 */
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_UNSUPPORTED);
+        f = f0; f.m = (int64_t)1 << 31; f.y_stride_row = 8;
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_UNSUPPORTED);
+        f = f0; f.n = (int64_t)1 << 31; f.y_stride_row = f.n;
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_UNSUPPORTED);
+        f = f0; f.n = (int64_t)1 << 31;        /* checked before size limits: y rows (stride 8) shorter than n */
+        EXPECT(easel_gemm_fp8_e4m3(&f) == EASEL_ERR_INVALID_ARGUMENT);
+        EXPECT(easel_last_cuda_error() == 0);
+    }
+
     if (failures) { fprintf(stderr, "test_api: %d failure(s)\n", failures); return 1; }
     printf("test_api: all passed\n");
     return 0;

@@ -382,12 +382,155 @@ static void test_elementwise() {
     report("bug: rope rotate-half pairing", compare_bf16(rope_emul(2).data(), rref.data(), rref.size()), false);
 }
 
+
+// ---- fp8: the e4m3 codec exhaustively, the row quantization on hand cases, and the fp8 GEMM rule against
+// emulations: exact products summed in f32 (the CUDA-core kernel) pass the strict rule; a model of Hopper's fp8
+// tensor-core accumulation (the 32 products of a k32 step and the incoming accumulator aligned to the largest
+// exponent, F bits kept below it by truncation, the sum truncated to f32; 4 steps per f32 promotion, as the wgmma
+// kernel) passes the tensor-core rule; scale, promotion and rounding bugs fail it.
+static void test_fp8_codec() {
+    int finite = 0;
+    for (int c = 0; c < 256; ++c) {
+        const float v = e4m3_to_f32(static_cast<uint8_t>(c));
+        if (std::isnan(v)) {
+            EXPECT((c & 0x7f) == 0x7f);
+            continue;
+        }
+        ++finite;
+        EXPECT(f32_to_e4m3(v) == c);  // every code survives a round trip (+-0 included)
+    }
+    EXPECT(finite == 254);
+    EXPECT(e4m3_to_f32(0x7E) == 448.0f && e4m3_to_f32(0x01) == 0x1p-9f && e4m3_to_f32(0x08) == 0x1p-6f);
+    EXPECT(e4m3_to_f32(0x38) == 1.0f && e4m3_to_f32(0xB9) == -1.125f);
+    // midpoints between neighbours go to the even code (mantissa LSB 0), anything past them to the nearer one
+    for (int c = 0; c < 0x7E; ++c) {
+        const float lo = e4m3_to_f32(static_cast<uint8_t>(c)), hi = e4m3_to_f32(static_cast<uint8_t>(c + 1));
+        const float mid = 0.5f * (lo + hi);  // exact: neighbours differ in the last of a few bits
+        EXPECT(f32_to_e4m3(mid) == ((c & 1) ? c + 1 : c));
+        EXPECT(f32_to_e4m3(std::nextafter(mid, 0.0f)) == c);
+        EXPECT(f32_to_e4m3(std::nextafter(mid, 1e30f)) == c + 1);
+        EXPECT(f32_to_e4m3(-mid) == (0x80 | ((c & 1) ? c + 1 : c)));
+    }
+    EXPECT(f32_to_e4m3(449.0f) == 0x7E && f32_to_e4m3(464.0f) == 0x7E && f32_to_e4m3(1e30f) == 0x7E);
+    EXPECT(f32_to_e4m3(-INFINITY) == 0xFE && (f32_to_e4m3(NAN) & 0x7f) == 0x7F);
+    EXPECT(f32_to_e4m3(0x1p-10f) == 0x00 && f32_to_e4m3(-0x1p-11f) == 0x80 && f32_to_e4m3(0x1.8p-10f) == 0x01);
+
+    // row quantization: amax 896 -> scale 2 exactly, inv 0.5; 3 * 0.5 = 1.5 (0x3C); 1 * 0.5 -> 0.5 (0x30)
+    const uint16_t row[4] = {f32_to_bf16(896.0f), f32_to_bf16(-3.0f), f32_to_bf16(1.0f), f32_to_bf16(-896.0f)};
+    uint8_t q[4];
+    EXPECT(quantize_fp8_row(row, 4, q) == 2.0f);
+    EXPECT(q[0] == 0x7E && q[1] == 0xBC && q[2] == 0x30 && q[3] == 0xFE);
+    const uint16_t zeros[3] = {0, 0x8000, 0};
+    EXPECT(quantize_fp8_row(zeros, 3, q) == FLT_MIN && q[0] == 0 && q[1] == 0x80);
+    // scale = amax / 448 is inexact here: the largest element still maps to 448 (x * (1 / scale) rounds to 448 or
+    // lands in (448, 464) and saturates)
+    const uint16_t odd[2] = {f32_to_bf16(3.0f), f32_to_bf16(-1.0f)};
+    EXPECT(quantize_fp8_row(odd, 2, q) == 3.0f / 448.0f && q[0] == 0x7E);
+}
+
+enum Fp8Variant { kFp8Exact, kFp8TensorCore13, kFp8TensorCore14, kFp8ScaleBf16, kFp8Gain, kFp8AccBf16, kFp8WrongCol };
+
+// One k32 step of the tensor-core model: products p[0..31] (exact), incoming accumulator c (an f32 value).
+static float tc_step(const double *p, float c, int bits) {
+    int emax = INT32_MIN;
+    auto upd = [&](double t) {
+        if (t != 0) {
+            int e;
+            (void)std::frexp(t, &e);
+            emax = std::max(emax, e - 1);
+        }
+    };
+    for (int i = 0; i < 32; ++i) upd(p[i]);
+    upd(c);
+    if (emax == INT32_MIN) return 0.0f;
+    const double lsb = std::ldexp(1.0, emax - bits);
+    auto trunc = [&](double t) { return std::trunc(t / lsb) * lsb; };
+    double s = trunc(c);
+    for (int i = 0; i < 32; ++i) s += trunc(p[i]);  // exact: every term is a multiple of lsb below 2^(emax + 7)
+    float f = static_cast<float>(s);
+    if (std::fabs(static_cast<double>(f)) > std::fabs(s)) f = std::nextafter(f, 0.0f);  // truncate to f32
+    return f;
+}
+
+static void test_fp8_gemm_rule() {
+    Rng rng(99);
+    const int64_t M = 64, N = 64, K = 1024;
+    std::vector<uint16_t> xb(K), wb(K);
+    std::vector<uint8_t> aq(M * K), wq(N * K);
+    std::vector<float> as(M), ws(N), af(M * K), wf(N * K), bias(N);
+    for (int64_t r = 0; r < M; ++r) {
+        const double sd = std::pow(10.0, -1 + 2 * rng.uniform());
+        for (auto &v : xb) v = f64_to_bf16(sd * rng.normal());
+        as[r] = quantize_fp8_row(xb.data(), K, &aq[r * K]);
+    }
+    for (int64_t r = 0; r < N; ++r) {
+        for (auto &v : wb) v = f64_to_bf16(0.02 * rng.normal());
+        ws[r] = quantize_fp8_row(wb.data(), K, &wq[r * K]);
+    }
+    for (int64_t i = 0; i < M * K; ++i) af[i] = e4m3_to_f32(aq[i]);
+    for (int64_t i = 0; i < N * K; ++i) wf[i] = e4m3_to_f32(wq[i]);
+    std::vector<double> ref(M * N);
+    for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) {
+            // a bias of the outputs' size (~0.1 * |y|), so dropping or misplacing it shows
+            if (m == 0) bias[n] = static_cast<float>(round_bf16(0.02 * rng.normal()));
+            ref[m * N + n] = gemm_fp8_dot_f64(&af[m * K], &wf[n * K], K, as[m], ws[n], bias[n]);
+        }
+    auto emul = [&](Fp8Variant v) {
+        std::vector<uint16_t> out(M * N);
+        std::vector<double> p(32);
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+                float acc = 0.0f;
+                if (v == kFp8TensorCore13 || v == kFp8TensorCore14) {
+                    for (int64_t k0 = 0; k0 < K; k0 += 128) {  // 4 k32 steps in the tensor core, then an f32 add
+                        float c = 0.0f;
+                        for (int64_t g = k0; g < k0 + 128; g += 32) {
+                            for (int i = 0; i < 32; ++i) p[i] = static_cast<double>(af[m * K + g + i]) * wf[n * K + g + i];
+                            c = tc_step(p.data(), c, v == kFp8TensorCore13 ? 13 : 14);
+                        }
+                        acc += c;
+                    }
+                } else {
+                    for (int64_t k = 0; k < K; ++k) acc = std::fma(af[m * K + k], wf[n * K + k], acc);
+                }
+                if (v == kFp8AccBf16) acc = static_cast<float>(round_bf16(acc));
+                float s = as[m] * ws[v == kFp8WrongCol ? (n + 1) % N : n];
+                if (v == kFp8ScaleBf16) s = static_cast<float>(round_bf16(s));
+                if (v == kFp8Gain) s *= 1.0f + 4e-4f;
+                out[m * N + n] = f32_to_bf16(std::fma(acc, s, bias[n]));
+            }
+        return out;
+    };
+    auto rep = [&](const char *what, Fp8Variant v, bool tensor_core, bool expect_pass) {
+        const std::vector<uint16_t> out = emul(v);
+        const ErrorStats e = compare_bf16(out.data(), ref.data(), M * N);
+        const double g = gain_error(out.data(), ref.data(), M, N);
+        const bool pass = fp8_gemm_within_tolerance(e, g, tensor_core);
+        std::printf("  %-44s ratio %.3f  mismatch %.2f%%  gain %+.1e  (%s rule) -> %s%s\n", what,
+                    e.rel_l2 / e.rel_l2_bf16ref, 100 * e.mismatch_frac, g, tensor_core ? "tensor-core" : "strict",
+                    pass ? "pass" : "fail", pass == expect_pass ? "" : "   <-- WRONG");
+        EXPECT(pass == expect_pass);
+    };
+    std::printf("fp8 GEMM M=%lld N=%lld K=%lld (fp8 from row-quantized Gaussian rows):\n", static_cast<long long>(M),
+                static_cast<long long>(N), static_cast<long long>(K));
+    rep("exact products, f32 sums (CUDA-core kernel)", kFp8Exact, false, true);
+    rep("tensor-core model, 13 bits, promote/128", kFp8TensorCore13, true, true);
+    rep("tensor-core model, 14 bits, promote/128", kFp8TensorCore14, true, true);
+    rep("bug: a_scale * w_scale rounded to bf16", kFp8ScaleBf16, true, false);
+    rep("bug: scale 4e-4 too large", kFp8Gain, true, false);
+    rep("bug: accumulator rounded to bf16 first", kFp8AccBf16, true, false);
+    rep("bug: w_scale of the next column", kFp8WrongCol, true, false);
+}
+
 int main() {
     test_bf16();
     test_references();
     test_acceptance_rule();
     test_attention();
     test_elementwise();
+    test_fp8_codec();
+    test_fp8_gemm_rule();
     if (g_failures) {
         std::fprintf(stderr, "test_reference: %d failure(s)\n", g_failures);
         return 1;

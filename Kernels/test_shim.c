@@ -98,16 +98,20 @@ int main(int argc, char **argv) {
         easel_rope_params r;
         easel_gated_residual_params g;
         easel_gemm_w8_params q;
+        easel_quantize_fp8_params fq;
+        easel_gemm_fp8_params f8;
         memset(&a, 0, sizeof a); memset(&b, 0, sizeof b); memset(&r, 0, sizeof r); memset(&g, 0, sizeof g);
-        memset(&q, 0, sizeof q);
+        memset(&q, 0, sizeof q); memset(&fq, 0, sizeof fq); memset(&f8, 0, sizeof f8);
         /* non-empty sizes, NULL tensors */
         a.batch = a.heads = a.seq_q = a.seq_kv = 1; a.head_dim = 128;
         b.rows = 1; b.dim = 8; b.x_stride_row = b.y_stride_row = 8;
         r.batch = r.seq = r.heads = 1; r.head_dim = 128;
         g.batch = g.seq = 1; g.dim = 8;
         q.m = 1; q.n = 8; q.k = 16; q.x_stride_row = q.w_stride_row = 16; q.y_stride_row = 8;
-        struct { int rc; const char *name; } calls[7];
-        char msgs[7][256];
+        fq.m = 1; fq.k = 16; fq.x_stride_row = fq.q_stride_row = 16;
+        f8.m = 1; f8.n = 8; f8.k = 16; f8.a_stride_row = f8.w_stride_row = 16; f8.y_stride_row = 8;
+        struct { int rc; const char *name; } calls[9];
+        char msgs[9][256];
         calls[0].rc = easel_cuda_attention_bf16(cuda, &a, msgs[0], 256); calls[0].name = "easel_attention_bf16";
         calls[1].rc = easel_cuda_bias_gelu_tanh_bf16(cuda, &b, msgs[1], 256); calls[1].name = "easel_bias_gelu_tanh_bf16";
         calls[2].rc = easel_cuda_bias_silu_bf16(cuda, &b, msgs[2], 256); calls[2].name = "easel_bias_silu_bf16";
@@ -115,7 +119,10 @@ int main(int argc, char **argv) {
         calls[4].rc = easel_cuda_rope_qk_bf16(cuda, &r, &r, msgs[4], 256); calls[4].name = "easel_rope_qk_bf16";
         calls[5].rc = easel_cuda_gated_residual_bf16(cuda, &g, msgs[5], 256); calls[5].name = "easel_gated_residual_bf16";
         calls[6].rc = easel_cuda_gemm_w8a16_bf16(cuda, &q, msgs[6], 256); calls[6].name = "easel_gemm_w8a16_bf16";
-        for (int i = 0; i < 7; i++)
+        calls[7].rc = easel_cuda_quantize_fp8_rowwise_bf16(cuda, &fq, msgs[7], 256);
+        calls[7].name = "easel_quantize_fp8_rowwise_bf16";
+        calls[8].rc = easel_cuda_gemm_fp8_e4m3(cuda, &f8, msgs[8], 256); calls[8].name = "easel_gemm_fp8_e4m3";
+        for (int i = 0; i < 9; i++)
             check(calls[i].rc != 0 && strstr(msgs[i], calls[i].name) != NULL, calls[i].name, msgs[i]);
     }
     void *huge = NULL;

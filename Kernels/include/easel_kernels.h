@@ -251,6 +251,71 @@ typedef struct easel_gemm_w8_params {
 
 easel_status easel_gemm_w8a16_bf16(const easel_gemm_w8_params *params);
 
+/* =========================================================================================================
+ * FP8 (e4m3) matrix multiply with per-token activation scales and per-channel weight scales, and the per-token
+ * bf16 -> fp8 quantization that produces its activations. fp8 data is passed as raw bytes (void*): the e4m3 "fn"
+ * encoding of __nv_fp8_e4m3 / torch.float8_e4m3fn (1 sign, 4 exponent bits with bias 7, 3 mantissa bits; no
+ * infinities, 0x7F / 0xFF are NaN, largest finite value 448).
+ *
+ * Row-wise quantization, one scale per row:
+ *     scale[r] = max(amax_k |x[r, k]| / 448, 2^-126)          (f32, correctly rounded division)
+ *     q[r, k]  = e4m3(x[r, k] * (1 / scale[r]))                (1 / scale[r] correctly rounded in f32, the product
+ *                                                               rounded to f32, then round-to-nearest-even to e4m3,
+ *                                                               saturating to +-448)
+ * so that x[r, k] ~= q[r, k] * scale[r]. x bf16 [m, k] (row stride x_stride_row), q fp8 [m, k] (row stride
+ * q_stride_row), scale f32 [m] dense. Inputs must be finite (a NaN / inf in a row makes that row's scale NaN / inf).
+ * Used on activations (per token) and, offline, on a Linear weight [n, k] (per output channel): the same op.
+ * Fast path (each row in registers, 16-byte loads and stores): k % 16 == 0, k <= 65536, x and q 16-byte aligned,
+ * x_stride_row % 8 == 0, q_stride_row % 16 == 0; anything else valid runs a two-pass kernel with identical results.
+ *
+ * Returns EASEL_ERR_INVALID_ARGUMENT for a NULL params/x/q/scale, m or k < 1, a negative stride, a stride shorter
+ * than k when m > 1 (q rows would overlap), x not 2-byte or scale not 4-byte aligned; EASEL_ERR_UNSUPPORTED for
+ * m or k >= 2^31. All checks happen before any CUDA call.
+ */
+typedef struct easel_quantize_fp8_params {
+    const void *x;          /* bf16 [m, k] */
+    void *q;                /* fp8 e4m3 [m, k] */
+    float *scale;           /* f32 [m] */
+    int64_t m, k;
+    int64_t x_stride_row, q_stride_row;  /* elements */
+    void *stream;           /* cudaStream_t */
+} easel_quantize_fp8_params;
+
+easel_status easel_quantize_fp8_rowwise_bf16(const easel_quantize_fp8_params *params);
+
+/* FP8 GEMM, f32 accumulation, one rounding to bf16:
+ *     y[m, n] = (sum_k a[m, k] * w[n, k]) * a_scale[m] * w_scale[n] (+ bias[n])
+ * a fp8 e4m3 [m, k] (row stride a_stride_row; activations, e.g. from easel_quantize_fp8_rowwise_bf16), w fp8 e4m3
+ * [n, k] (row stride w_stride_row; the layout of a torch Linear weight, one output channel per row), both K-major
+ * (row-major with k contiguous); a_scale f32 [m], w_scale f32 [n], bias bf16 [n] or NULL, y bf16 [m, n] (row stride
+ * y_stride_row). The scales and the bias are applied to the f32 sum in f32 (y = fma(sum, a_scale * w_scale, bias)),
+ * then rounded once to bf16. y must not overlap a, w, the scales or the bias (not checked).
+ *
+ * On compute capability 9.x (Hopper) the fast path is a warpgroup tensor-core kernel (wgmma, TMA, fp8 products
+ * summed in the tensor core over 128 k and added in f32 on the CUDA cores); it needs a and w 16-byte aligned and
+ * a_stride_row, w_stride_row multiples of 16. Any other valid call (other GPUs, unaligned operands) runs a CUDA-core
+ * kernel with exact fp8 products and f32 sums. Bring-up knob: the environment variable EASEL_FP8_GEMM_PATH =
+ * "fallback" forces the CUDA-core kernel, "nocluster" the tensor-core kernel without 2-CTA clusters (read per call).
+ *
+ * Returns EASEL_ERR_INVALID_ARGUMENT for a NULL params/a/w/a_scale/w_scale/y, m, n or k < 1, a negative stride, a
+ * stride shorter than its row where the tensor has more than one row (a, w: k; y: n), a_scale / w_scale not 4-byte
+ * or y / bias not 2-byte aligned; EASEL_ERR_UNSUPPORTED for k not a multiple of 16, or m, n or k >= 2^31. All
+ * checks happen before any CUDA call. Any m, n >= 1 (no multiple-of-tile requirement).
+ */
+typedef struct easel_gemm_fp8_params {
+    const void *a;          /* fp8 e4m3 [m, k] */
+    const void *w;          /* fp8 e4m3 [n, k] */
+    const float *a_scale;   /* f32 [m] */
+    const float *w_scale;   /* f32 [n] */
+    const void *bias;       /* bf16 [n], or NULL for no bias */
+    void *y;                /* bf16 [m, n] */
+    int64_t m, n, k;
+    int64_t a_stride_row, w_stride_row, y_stride_row;  /* elements */
+    void *stream;           /* cudaStream_t */
+} easel_gemm_fp8_params;
+
+easel_status easel_gemm_fp8_e4m3(const easel_gemm_fp8_params *params);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,13 +2,17 @@
 """Build-time checks of the compiled kernels, used by Scripts/build-kernels.
 
   kernel_report.py ptxas LOG...        per kernel and arch: registers, stack, spill bytes (from nvcc -Xptxas -v);
-                                       exit 1 if any kernel spills (spill stores or loads non-zero)
+                                       exit 1 if any kernel spills (spill stores or loads non-zero), or if ptxas
+                                       reports that it serialized wgmma instructions ("Potential Performance Loss")
   kernel_report.py sass CUOBJDUMP OBJ... global load/store widths per kernel and arch from `cuobjdump -sass`;
                                        exit 1 if a vectorized kernel (*_vec_kernel) has a global load or store of
                                        x/y narrower than 128 bits, or no 128-bit load at all; and exit 1 if any
                                        kernel touches local memory (LDL/STL: a spill or a dynamically indexed
                                        register array). Kernels that load through cp.async (LDGSTS, e.g. the
                                        attention kernel) are not *_vec_kernel; their cp.async widths are listed.
+                                       Warpgroup kernels (*_wgmma_kernel*) must, on sm_90a, contain warpgroup MMAs
+                                       (HGMMA for f16/bf16, QGMMA for fp8 operands) and TMA loads (UTMALDG);
+                                       their counts, and those of the mbarrier ops (SYNCS.*), are listed.
 """
 import re
 import shutil
@@ -32,10 +36,12 @@ def short(name):
 
 
 def ptxas(logs):
-    rows = []
+    rows, serialized = [], []
     for log in logs:
         cur = None
         for line in open(log, errors="replace"):
+            if "Potential Performance Loss" in line and "wgmma" in line:
+                serialized.append(line.strip())
             m = re.search(r"Compiling entry function '([^']+)' for '(sm_\w+)'", line)
             if m:
                 cur = {"name": m.group(1), "arch": m.group(2), "regs": None, "stack": 0, "st": 0, "ld": 0}
@@ -59,13 +65,18 @@ def ptxas(logs):
         flag = "  <-- SPILLS" if (r["st"] or r["ld"]) else ""
         print(f"{r['arch']:8} {r['regs'] if r['regs'] is not None else '?':>4} {r['stack']:>5} "
               f"{r['st']:>5}/{r['ld']:<5}  {short(names[r['name']])}{flag}")
-    print(f"ptxas: {len(rows)} kernel builds, {len(bad)} with spills")
-    return 1 if bad else 0
+    for line in serialized:
+        print(f"  <-- WGMMA SERIALIZED: {line}")
+    print(f"ptxas: {len(rows)} kernel builds, {len(bad)} with spills, {len(serialized)} wgmma serialization warnings")
+    return 1 if bad or serialized else 0
 
 
 MEM = re.compile(r"\b(LDG|STG)\.E((?:\.[A-Z0-9_]+)*)")
 LOCAL = re.compile(r"\b(LDL|STL)\b")
 ASYNC = re.compile(r"\bLDGSTS\.E((?:\.[A-Z0-9_]+)*)")
+GMMA = re.compile(r"\b([HQI]GMMA)\.")
+TMA_LOAD = re.compile(r"\bUTMALDG\b")
+SYNCS = re.compile(r"\bSYNCS\.")
 
 
 def width(mods):
@@ -92,11 +103,18 @@ def sass(cuobjdump, objs):
                 continue
             m = re.search(r"Function : (\S+)", line)
             if m:
-                func = {"name": m.group(1), "arch": arch, "ld": {}, "st": {}, "local": 0, "async": {}}
+                func = {"name": m.group(1), "arch": arch, "ld": {}, "st": {}, "local": 0, "async": {},
+                        "gmma": {}, "tma": 0, "syncs": 0}
                 stats.append(func)
                 continue
             if func is not None and LOCAL.search(line):
                 func["local"] += 1
+            if func is not None:
+                g = GMMA.search(line)
+                if g:
+                    func["gmma"][g.group(1)] = func["gmma"].get(g.group(1), 0) + 1
+                func["tma"] += 1 if TMA_LOAD.search(line) else 0
+                func["syncs"] += 1 if SYNCS.search(line) else 0
             m = ASYNC.search(line)
             if m and func is not None:
                 w = width(m.group(1))
@@ -120,10 +138,17 @@ def sass(cuobjdump, objs):
                 note += f"  <-- LOCAL MEMORY ({f['local']} LDL/STL)"
             if f["async"]:
                 note += f"  (cp.async {fmt(f['async'])})"
+            if "_wgmma_kernel" in nm and f["arch"] == "sm_90a":
+                gm = " ".join(f"{k}:{v}" for k, v in sorted(f["gmma"].items())) or "none"
+                note += f"  (warpgroup MMA {gm}, UTMALDG:{f['tma']}, SYNCS:{f['syncs']})"
+                if not f["gmma"] or not f["tma"]:
+                    ok = False
+                    note += "  <-- NO WGMMA/TMA"
             if not ok:
                 failures += 1
             print(f"{f['arch']:8} {fmt(f['ld']):34} {fmt(f['st']):22} {nm}{note}")
-    print(f"sass: {failures} kernel(s) with narrower global accesses (vectorized kernels) or local memory")
+    print(f"sass: {failures} kernel(s) with narrower global accesses (vectorized kernels), local memory, or a "
+          f"warpgroup kernel without wgmma/TMA")
     return 1 if failures else 0
 
 

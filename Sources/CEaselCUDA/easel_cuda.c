@@ -228,6 +228,8 @@ EASEL_CUDA_KERNEL(bias_silu_bf16, easel_bias_act_params)
 EASEL_CUDA_KERNEL(rope_bf16, easel_rope_params)
 EASEL_CUDA_KERNEL(gated_residual_bf16, easel_gated_residual_params)
 EASEL_CUDA_KERNEL(gemm_w8a16_bf16, easel_gemm_w8_params)
+EASEL_CUDA_KERNEL(quantize_fp8_rowwise_bf16, easel_quantize_fp8_params)
+EASEL_CUDA_KERNEL(gemm_fp8_e4m3, easel_gemm_fp8_params)
 
 int easel_cuda_rope_qk_bf16(easel_cuda *c, const easel_rope_params *q, const easel_rope_params *k, char *err,
                             size_t len) {

@@ -60,6 +60,9 @@ int easel_cuda_rope_qk_bf16(easel_cuda *cuda, const easel_rope_params *q, const 
 int easel_cuda_gated_residual_bf16(easel_cuda *cuda, const easel_gated_residual_params *p, char *err,
                                    size_t err_len);
 int easel_cuda_gemm_w8a16_bf16(easel_cuda *cuda, const easel_gemm_w8_params *p, char *err, size_t err_len);
+int easel_cuda_quantize_fp8_rowwise_bf16(easel_cuda *cuda, const easel_quantize_fp8_params *p, char *err,
+                                         size_t err_len);
+int easel_cuda_gemm_fp8_e4m3(easel_cuda *cuda, const easel_gemm_fp8_params *p, char *err, size_t err_len);
 
 /* ---------------------------------------------------------------------------------------------------------
  * Dense bf16 GEMM through cuBLASLt (f32 accumulation), the engine's Linear layers:
