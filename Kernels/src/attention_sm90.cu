@@ -6,19 +6,20 @@
 // One CTA per (128 query rows, head, batch); 384 threads = 3 warpgroups:
 //   * warps 0-7: two consumer warpgroups, WG w owns query rows 64w..64w+63 of the tile;
 //   * warps 8-11: the producer warpgroup; one thread issues every TMA copy, the others idle (setmaxnreg moves
-//     their registers to the consumers: 24 / 240).
+//     their registers to the consumers: 40 / 232).
 // Shared memory (1024-byte aligned; every tile is two 16 KiB "atoms" of 128 rows x 64 columns, 128-byte rows with
 // TMA's 128-byte swizzle, i.e. the 16-byte chunk c of row r sits at chunk c ^ (r % 8)):
 //   Q [128 x 128] 32 KiB, loaded once; K and V [128 x 128] 32 KiB each, 2 stages; an O staging area of 32 KiB
 //   (16 rows x 256 bytes per consumer warp); 9 mbarriers. 192 KiB + barriers.
 // Pipeline: K and V have separate full (TMA bytes landed) and empty (all 8 consumer warps done) barriers, so the
-// producer runs up to two KV blocks ahead. Per consumer warpgroup and KV block j (FA3's intra-warpgroup overlap):
-//     issue S_j = Q K_j^T           (wgmma SS, m64n128k16 x 8, both operands K-major from shared memory)
-//     issue O += P_{j-1} V_{j-1}    (wgmma RS, m64n128k16 x 8, P from registers, V MN-major: transpose bit)
-//     wait for S_j; mask the KV columns past seq_kv (last block); online softmax of S_j (exp2 with the scale
-//     folded in, row max / sum over the 4 lanes of a quad) -- while the tensor cores run the P V product
-//     wait for P V; O *= exp2(m_old - m_new); P_j = bf16(p) (registers, already in the A-fragment layout)
-// then O += P_last V_last, O / l to bf16 through the warp's staging rows, 16-byte strided stores; lse if asked.
+// producer runs up to two KV blocks ahead. Per consumer warpgroup and KV block j:
+//     S = Q K_j^T                    (wgmma SS, m64n128k16 x 8, both operands K-major from shared memory); wait
+//     mask the KV columns past seq_kv (last block); online softmax (exp2 with the scale folded in, row max / sum
+//     over the 4 lanes of a quad); O *= exp2(m_old - m_new); P = bf16(p) in registers (already the A layout)
+//     O += P V_j                     (wgmma RS, m64n128k16 x 8, P from registers, V MN-major: transpose bit); wait
+// Not in: FA3's intra-warpgroup overlap of the softmax with the next GEMMs (it made ptxas spill, see README) and
+// the explicit ping-pong of the two warpgroups; they overlap each other only as the schedulers interleave them.
+// Epilogue: O / l to bf16 through the warp's staging rows, 16-byte strided stores; lse if asked.
 // Rows past seq_q / seq_kv are zero-filled by TMA (the tensor maps carry the true sequence lengths), their
 // scores masked to -inf (KV) or their outputs never stored (Q). Barrier waits trap after 2^28 tries (seconds), so a
 // pipeline bug shows up as a launch error rather than a hang.
