@@ -13,8 +13,14 @@
 // by cp.async and their scores set to -inf; query rows past seq_q are computed on zero-filled Q and not stored.
 // The output tile is staged through the warp's own (no longer needed) Q rows in shared memory and written with
 // 16-byte stores.
+// This is the path for sm_80 and for every call the Hopper kernel (attention_sm90.cu) does not take; the dispatch
+// in easel_attention_bf16 below picks between them.
 #include <math.h>
 
+#include <cstdlib>
+#include <cstring>
+
+#include "attention_sm90.cuh"
 #include "norm_common.cuh"
 
 namespace easel {
@@ -360,6 +366,17 @@ extern "C" easel_status easel_attention_bf16(const easel_attention_params *param
     a.heads = static_cast<int>(p.heads);
     a.scale = p.scale > 0.0f ? p.scale : static_cast<float>(1.0 / sqrt(static_cast<double>(p.head_dim)));
     a.scale_log2 = static_cast<float>(static_cast<double>(a.scale) * 1.4426950408889634);
+    // Path: the Hopper wgmma kernel (attention_sm90.cu) where it takes the call (compute capability 9.0, head_dim
+    // 128, TMA-encodable q/k/v), else the mma.sync kernel below. EASEL_ATTENTION_PATH=mma forces the mma.sync
+    // kernel; =wgmma forces the wgmma kernel and returns EASEL_ERR_UNSUPPORTED where it cannot run (tests).
+    const char *path = std::getenv("EASEL_ATTENTION_PATH");
+    const bool force_mma = path != nullptr && std::strcmp(path, "mma") == 0;
+    const bool force_wgmma = path != nullptr && std::strcmp(path, "wgmma") == 0;
+    if (!force_mma) {
+        easel_status st = EASEL_OK;
+        if (attention_sm90_run(p, a.scale, &st)) return st;
+        if (force_wgmma) return EASEL_ERR_UNSUPPORTED;
+    }
     cudaStream_t stream = static_cast<cudaStream_t>(p.stream);
     if (p.head_dim == 128) return launch_attention<128, 8, 1>(a, p.batch, stream);
     return launch_attention<64, 4, 3>(a, p.batch, stream);

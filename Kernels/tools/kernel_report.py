@@ -13,6 +13,9 @@
                                        Warpgroup kernels (*_wgmma_kernel*) must, on sm_90a, contain warpgroup MMAs
                                        (HGMMA for f16/bf16, QGMMA for fp8 operands) and TMA loads (UTMALDG);
                                        their counts, and those of the mbarrier ops (SYNCS.*), are listed.
+                                       Required sm_90a kernels (REQUIRED_SM90, e.g. the Hopper attention) must be
+                                       present with their minimum HGMMA count and, where listed, HGMMAs reading a
+                                       transposed (MN-major) B operand (.tnspB: V in the attention's P.V product).
 """
 import re
 import shutil
@@ -79,6 +82,13 @@ TMA_LOAD = re.compile(r"\bUTMALDG\b")
 SYNCS = re.compile(r"\bSYNCS\.")
 
 
+# sm_90a kernels that must exist (so a renamed or #if'd-out kernel cannot pass silently): name fragment ->
+# (minimum HGMMA instructions, minimum HGMMAs with .tnspB). Hopper attention: 8 k16 steps of S = Q K^T and 8 of
+# O += P V (V MN-major, transpose bit) per KV block.
+REQUIRED_SM90 = {"attention_fwd_wgmma_kernel": (16, 8)}
+TNSPB = re.compile(r"\bHGMMA\.[^;]*\.tnspB")
+
+
 def width(mods):
     for tok in mods.split("."):
         if tok in ("64", "128"):
@@ -92,6 +102,7 @@ def width(mods):
 
 def sass(cuobjdump, objs):
     failures = 0
+    found = {}
     print(f"{'arch':8} {'loads by width (bits:count)':34} {'stores by width':22} kernel")
     for obj in objs:
         text = subprocess.run([cuobjdump, "-sass", obj], capture_output=True, text=True, check=True).stdout
@@ -104,7 +115,7 @@ def sass(cuobjdump, objs):
             m = re.search(r"Function : (\S+)", line)
             if m:
                 func = {"name": m.group(1), "arch": arch, "ld": {}, "st": {}, "local": 0, "async": {},
-                        "gmma": {}, "tma": 0, "syncs": 0}
+                        "gmma": {}, "tma": 0, "syncs": 0, "tnspb": 0}
                 stats.append(func)
                 continue
             if func is not None and LOCAL.search(line):
@@ -115,6 +126,7 @@ def sass(cuobjdump, objs):
                     func["gmma"][g.group(1)] = func["gmma"].get(g.group(1), 0) + 1
                 func["tma"] += 1 if TMA_LOAD.search(line) else 0
                 func["syncs"] += 1 if SYNCS.search(line) else 0
+                func["tnspb"] += 1 if TNSPB.search(line) else 0
             m = ASYNC.search(line)
             if m and func is not None:
                 w = width(m.group(1))
@@ -144,9 +156,22 @@ def sass(cuobjdump, objs):
                 if not f["gmma"] or not f["tma"]:
                     ok = False
                     note += "  <-- NO WGMMA/TMA"
+            for frag, (min_gmma, min_tnspb) in REQUIRED_SM90.items():
+                if frag in nm and f["arch"] == "sm_90a":
+                    found[frag] = True
+                    if f["gmma"].get("HGMMA", 0) < min_gmma or f["tnspb"] < min_tnspb:
+                        ok = False
+                        note += (f"  <-- HGMMA {f['gmma'].get('HGMMA', 0)} (want >= {min_gmma}), .tnspB "
+                                 f"{f['tnspb']} (want >= {min_tnspb})")
+                    else:
+                        note += f"  (HGMMA .tnspB:{f['tnspb']})"
             if not ok:
                 failures += 1
             print(f"{f['arch']:8} {fmt(f['ld']):34} {fmt(f['st']):22} {nm}{note}")
+    for frag in REQUIRED_SM90:
+        if frag not in found:
+            failures += 1
+            print(f"sm_90a   {'-':34} {'-':22} {frag}  <-- REQUIRED sm_90a KERNEL MISSING")
     print(f"sass: {failures} kernel(s) with narrower global accesses (vectorized kernels), local memory, or a "
           f"warpgroup kernel without wgmma/TMA")
     return 1 if failures else 0
