@@ -32,6 +32,8 @@
 #include "attention_sm90.cuh"
 #include "norm_common.cuh"
 
+#include "sm90_common.cuh"
+
 namespace easel {
 namespace {
 namespace fa3 {
@@ -65,36 +67,8 @@ struct Args {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define EASEL_ATTN_WGMMA 1
 
-__device__ __forceinline__ uint32_t smem_u32(const void *p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_fence_init() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
-}
-// Wait until the phase with the given parity has completed; traps after 2^28 unsuccessful tries (seconds).
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    uint32_t done, tries = 0;
-    do {
-        asm volatile(
-            "{\n\t.reg .pred p;\n\t"
-            "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
-            "selp.u32 %0, 1, 0, p;\n\t}"
-            : "=r"(done)
-            : "r"(bar), "r"(parity)
-            : "memory");
-        if (!done && ++tries == (1u << 28)) __trap();
-    } while (!done);
-}
 
-__device__ __forceinline__ void tma_prefetch(const CUtensorMap *map) {
-    asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
-}
 // Box {64 columns, 128 rows, 1 head, 1 batch} at (c0 = column, c1 = row, c2 = head, c3 = batch); completes its
 // bytes on bar. Rows >= the map's sequence length are zero-filled.
 __device__ __forceinline__ void tma_load4(uint32_t dst, const CUtensorMap *map, int c0, int c1, int c2, int c3,
@@ -125,11 +99,7 @@ __device__ __forceinline__ uint64_t desc_mnmajor(uint32_t saddr) {
     return lo | (hi << 32);
 }
 
-template <int R> __device__ __forceinline__ void regs_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(R)); }
-template <int R> __device__ __forceinline__ void regs_inc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(R)); }
 
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 template <int N> __device__ __forceinline__ void wgmma_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
 }
@@ -170,11 +140,6 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[64], const uint32_t (&a)[4],
         ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n\t}"
         : EASEL_AOP64("+f")
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-}
-// Keeps the compiler from moving register reads/writes of d across the wgmma issue / wait points.
-__device__ __forceinline__ void fence_regs(float (&d)[64]) {
-#pragma unroll
-    for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
 __device__ __forceinline__ float ex2(float x) {  // 2^x; ex2(-inf) = 0
@@ -404,9 +369,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 // ------------------------------------------------------------------------------------------------------------------
 // Host: device probe (cached), the driver's tensor-map encoder, tensor maps, launch
 // ------------------------------------------------------------------------------------------------------------------
-typedef CUresult (*EncodeTiledFn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
-                                  const cuuint64_t *, const cuuint32_t *, const cuuint32_t *, CUtensorMapInterleave,
-                                  CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
 
 constexpr int kMaxDevices = 64;
 struct AttnDevice {
@@ -415,23 +377,7 @@ struct AttnDevice {
 };
 std::mutex g_attn_mutex;
 AttnDevice g_attn_dev[kMaxDevices];
-EncodeTiledFn g_attn_encode = nullptr;
-bool g_attn_encode_probed = false;
 
-EncodeTiledFn attn_encoder() {
-    if (!g_attn_encode_probed) {
-        g_attn_encode_probed = true;
-        void *fn = nullptr;
-        cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) ==
-                cudaSuccess &&
-            q == cudaDriverEntryPointSuccess)
-            g_attn_encode = reinterpret_cast<EncodeTiledFn>(fn);
-        else
-            (void)cudaGetLastError();
-    }
-    return g_attn_encode;
-}
 
 // bf16 [batch][heads][seq][128] with element strides (any order) as a 4-D TMA map: dims (d, seq, head, batch),
 // box {64, 128, 1, 1}, 128-byte swizzle, out-of-bounds elements read as zero. A dimension of extent 1 never has
@@ -478,7 +424,7 @@ bool attention_sm90_run(const easel_attention_params &p, float scale, easel_stat
         (void)cudaGetLastError();
     }
     if (!d.usable) return false;
-    EncodeTiledFn enc = attn_encoder();
+    EncodeTiledFn enc = tensor_map_encoder();
     if (enc == nullptr) return false;
     alignas(64) CUtensorMap mq, mk, mv;
     if (!encode_qkv_map(enc, &mq, p.q, p.batch, p.heads, p.seq_q, p.q_stride_batch, p.q_stride_head,

@@ -30,6 +30,8 @@
 
 #include "norm_common.cuh"
 
+#include "sm90_common.cuh"
+
 namespace easel {
 namespace {
 
@@ -260,7 +262,6 @@ struct Args {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define EASEL_FP8_WGMMA 1
 
-__device__ __forceinline__ uint32_t smem_u32(const void *p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 
 __device__ __forceinline__ uint32_t cluster_ctarank() {
     uint32_t r;
@@ -271,13 +272,6 @@ __device__ __forceinline__ void cluster_sync() {
     asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
 
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_fence_init() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
-}
 // Arrive on the barrier at the same shared-memory offset in CTA `cta` of the cluster (the own CTA included).
 __device__ __forceinline__ void mbar_arrive_cluster(uint32_t bar, uint32_t cta) {
     asm volatile(
@@ -287,28 +281,7 @@ __device__ __forceinline__ void mbar_arrive_cluster(uint32_t bar, uint32_t cta) 
         "r"(cta)
         : "memory");
 }
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
-}
-// Wait until the phase with the given parity has completed. A legitimate wait here lasts microseconds; after 2^28
-// unsuccessful tries (seconds) the kernel traps, so a pipeline bug surfaces as a launch error instead of a hang.
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    uint32_t done, tries = 0;
-    do {
-        asm volatile(
-            "{\n\t.reg .pred p;\n\t"
-            "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
-            "selp.u32 %0, 1, 0, p;\n\t}"
-            : "=r"(done)
-            : "r"(bar), "r"(parity)
-            : "memory");
-        if (!done && ++tries == (1u << 28)) __trap();
-    } while (!done);
-}
 
-__device__ __forceinline__ void tma_prefetch(const CUtensorMap *map) {
-    asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
-}
 // 2-D tile (c0 = k element, c1 = row) into this CTA's shared memory at dst; completes `bytes` on bar.
 __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap *map, int c0, int c1, uint32_t bar) {
     asm volatile(
@@ -337,11 +310,7 @@ __device__ __forceinline__ uint64_t make_desc(uint32_t saddr) {
     return lo | (hi << 32);
 }
 
-template <int R> __device__ __forceinline__ void regs_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(R)); }
-template <int R> __device__ __forceinline__ void regs_inc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(R)); }
 
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
 
 #define EASEL_OP8(c, i) \
@@ -371,11 +340,6 @@ __device__ __forceinline__ void wgmma_acc(float (&d)[64], uint64_t da, uint64_t 
         "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 " EASEL_REGS64 ", %64, %65, p, 1, 1;\n\t}"
         : EASEL_OP64("+f")
         : "l"(da), "l"(db), "r"(1));
-}
-// Keeps the compiler from moving register reads/writes of d across the wgmma issue / wait points.
-__device__ __forceinline__ void fence_regs(float (&d)[64]) {
-#pragma unroll
-    for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 #endif  // sm_90a
 
@@ -526,9 +490,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 // ------------------------------------------------------------------------------------------------------------------
 // Host: device properties, the driver's tensor-map encoder, path choice
 // ------------------------------------------------------------------------------------------------------------------
-typedef CUresult (*EncodeTiledFn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
-                                  const cuuint64_t *, const cuuint32_t *, const cuuint32_t *, CUtensorMapInterleave,
-                                  CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
 
 constexpr int kMaxDevices = 64;
 struct DeviceState {
@@ -539,8 +500,6 @@ struct DeviceState {
 };
 std::mutex g_fp8_mutex;
 DeviceState g_fp8_dev[kMaxDevices];
-EncodeTiledFn g_encode = nullptr;
-bool g_encode_probed = false;
 
 // Returns the device's state (probed once), or nullptr after recording a CUDA error.
 DeviceState *fp8_device_state(int &dev) {
@@ -561,20 +520,6 @@ DeviceState *fp8_device_state(int &dev) {
     return &d;
 }
 
-EncodeTiledFn fp8_encoder() {
-    if (!g_encode_probed) {
-        g_encode_probed = true;
-        void *fn = nullptr;
-        cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) ==
-                cudaSuccess &&
-            q == cudaDriverEntryPointSuccess)
-            g_encode = reinterpret_cast<EncodeTiledFn>(fn);
-        else
-            (void)cudaGetLastError();
-    }
-    return g_encode;
-}
 
 // K-major fp8 matrix [rows, k] (row stride `stride` bytes) as a TMA map with 128 x 128 boxes, 128-byte swizzle,
 // out-of-bounds elements read as zero.
@@ -730,7 +675,7 @@ extern "C" easel_status easel_gemm_fp8_e4m3(const easel_gemm_fp8_params *params)
         int dev = 0;
         DeviceState *d = fp8_device_state(dev);
         if (d == nullptr) return EASEL_ERR_LAUNCH;
-        EncodeTiledFn enc = d->cc_major == 9 ? fp8_encoder() : nullptr;
+        EncodeTiledFn enc = d->cc_major == 9 ? tensor_map_encoder() : nullptr;
         if (enc != nullptr) {
             alignas(64) CUtensorMap ma, mw;
             if (encode_fp8_map(enc, &ma, p.a, p.m, p.k, p.a_stride_row) &&
