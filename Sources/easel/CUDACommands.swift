@@ -71,15 +71,7 @@ struct CUDAParity: ParsableCommand {
             }
             // Four Euler steps from the same noise.
             func denoise(_ t: FluxDenoiser) throws -> [Float] {
-                var xs = inputs.map(\.hiddenStates)
-                let sigmas: [Float] = [1, 0.75, 0.5, 0.25, 0]
-                for k in 0..<4 {
-                    var step = inputs
-                    for i in step.indices { step[i].hiddenStates = xs[i]; step[i].timestep = sigmas[k] }
-                    let v = try t.forward(step)
-                    for i in xs.indices { FlowMatchEulerScheduler.step(&xs[i], velocity: v[i], sigma: sigmas[k], sigmaNext: sigmas[k + 1]) }
-                }
-                return xs.flatMap { $0.data.map { min(max($0 / 2 + 0.5, 0), 1) } }
+                try t.eulerSample(inputs, sigmas: [1, 0.75, 0.5, 0.25, 0]).flatMap { $0.data.map { min(max($0 / 2 + 0.5, 0), 1) } }
             }
             let a = try denoise(cpu), b = try denoise(gpu)
             let mse = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(a.count)

@@ -86,15 +86,7 @@ final class CUDABackendTests: XCTestCase {
         let gpu = try CUDAFluxTransformer(config: config, weights: weights, device: device)
         // Four Euler steps of rectified flow from the same noise, then the packed latents as an "image".
         func run(_ t: FluxDenoiser) throws -> [Float] {
-            var xs = batch.map(\.hiddenStates)
-            let sigmas: [Float] = [1, 0.75, 0.5, 0.25, 0]
-            for k in 0..<4 {
-                var step = batch
-                for i in step.indices { step[i].hiddenStates = xs[i]; step[i].timestep = sigmas[k] }
-                let v = try t.forward(step)
-                for i in xs.indices { FlowMatchEulerScheduler.step(&xs[i], velocity: v[i], sigma: sigmas[k], sigmaNext: sigmas[k + 1]) }
-            }
-            return xs.flatMap { $0.data.map { min(max($0 / 2 + 0.5, 0), 1) } }
+            try t.eulerSample(batch, sigmas: [1, 0.75, 0.5, 0.25, 0]).flatMap { $0.data.map { min(max($0 / 2 + 0.5, 0), 1) } }
         }
         let a = try run(cpu), b = try run(gpu)
         let mse = zip(a, b).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / Float(a.count)

@@ -336,3 +336,18 @@ public final class FluxTransformer: FluxDenoiser {
         return (0..<nb).map { Tensor(shape: [nImg, c], data: Array(y.data[(($0) * nImg * c)..<(($0 + 1) * nImg * c)])) }
     }
 }
+
+extension FluxDenoiser {
+    /// Euler steps of rectified flow from the inputs' latents through `sigmas` (each input's timestep set per step),
+    /// returning the final latents: a backend comparison over several steps without the text encoders or a VAE.
+    public func eulerSample(_ inputs: [FluxTransformerInput], sigmas: [Float]) throws -> [Tensor] {
+        var xs = inputs.map(\.hiddenStates)
+        for k in 0..<(sigmas.count - 1) {
+            var step = inputs
+            for i in step.indices { step[i].hiddenStates = xs[i]; step[i].timestep = sigmas[k] }
+            let v = try forward(step)
+            for i in xs.indices { FlowMatchEulerScheduler.step(&xs[i], velocity: v[i], sigma: sigmas[k], sigmaNext: sigmas[k + 1]) }
+        }
+        return xs
+    }
+}
