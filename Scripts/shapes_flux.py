@@ -479,6 +479,8 @@ class ShapesPipeline:
                         v = v[b:] + cfg * (v[:b] - v[b:])
                     else:
                         v = self.transformer(x, ctx, pooled, t, ids, txt).float()
+                    if e.get("prediction", "velocity") == "sample":  # the model gave x0 (train_shapes --predict)
+                        v = (x - v) / max(float(sig[k]), 0.05)
                     x = x + (float(sig[k + 1]) - float(sig[k])) * v
             outs.append(tokens_to_images(x, H, W, u).cpu())
         img = torch.cat(outs)
@@ -566,6 +568,8 @@ def easel_file(easel):
     scheduler_config.json, the CFG scale is the model's default guidance with guidance = true_cfg."""
     f = {k: easel[k] for k in ("latent_space", "pixel_unshuffle", "max_sequence_length", "default_steps",
                                 "width", "height")}
+    if easel.get("prediction", "velocity") != "velocity":
+        f["prediction"] = easel["prediction"]  # the engine rejects this key: it runs velocity models only
     f["guidance"] = "true_cfg"
     f["default_guidance"] = easel["true_cfg_scale"]
     f["_world_version"] = easel["world_version"]

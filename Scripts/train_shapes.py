@@ -79,6 +79,11 @@ def parse_args(argv=None):
     ap.add_argument("--text-width", type=int, default=128)
     ap.add_argument("--max-len", type=int, default=16, help="token length of both text encoders")
     ap.add_argument("--amp", choices=["auto", "on", "off"], default="auto", help="bf16 autocast")
+    ap.add_argument("--predict", choices=["velocity", "sample"], default="velocity",
+                    help="what the transformer outputs: the velocity (FLUX), or the clean sample x0, turned into the"
+                         " velocity (x_t - x0) / max(t, 0.05) for the same loss; x0 lies on a low-dimensional"
+                         " manifold, so tokens wider than the model (--unshuffle 4) stay learnable. Experimental:"
+                         " the Swift engine does not run 'sample' models yet")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--log-every", type=int, default=None)
@@ -236,6 +241,8 @@ def main(argv=None):
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             pooled, ctx = encode_text(clip, t5, ci, ti)
             v = fwd(xt, ctx, pooled, t, ids, txt)
+        if args.predict == "sample":
+            v = (xt - v.float()) / t.clamp(min=0.05)[:, None, None]
         return F.mse_loss(v.float(), target)
 
     total = args.steps
@@ -344,7 +351,8 @@ def main(argv=None):
     easel = {"latent_space": "pixels", "pixel_unshuffle": args.unshuffle, "max_sequence_length": L,
              "clip_max_length": L, "default_steps": 12, "default_guidance": 1.0,
              "cfg": "true", "true_cfg_scale": 1.0, "negative_prompt": "", "shift": 2.0,
-             "width": args.size, "height": args.size, "world_version": W.WORLD_VERSION}
+             "width": args.size, "height": args.size, "world_version": W.WORLD_VERSION,
+             "prediction": args.predict}
     save_folder(args.out, model, clip, t5, vocab, easel)
     log(f"saved {args.out}")
 
