@@ -153,4 +153,19 @@ extension PipelineTests {
         try JSONSerialization.data(withJSONObject: cfg).write(to: url)
         XCTAssertThrowsError(try FluxPipeline(folder: dir)) { XCTAssertTrue("\($0)".contains("use_karras_sigmas"), "\($0)") }
     }
+
+    func test_samplePrediction_becomesTheVelocity_andOtherValuesAreRejected() throws {
+        let dir = try scratchCopy("schnell_square")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("easel.json")
+        try Data(#"{"prediction": "sample"}"#.utf8).write(to: url)
+        let p = try FluxPipeline(folder: dir)
+        XCTAssertEqual(p.easel.prediction, "sample")
+        let x = Tensor(shape: [1, 3], data: [1, -2, 0.5]), x0 = Tensor(shape: [1, 3], data: [0.5, 1, 0.5])
+        XCTAssertEqual(p.easel.velocity(x0, latents: x, sigma: 0.5).data, [1, -6, 0])   // (x − x0) / σ
+        XCTAssertEqual(p.easel.velocity(x0, latents: x, sigma: 0.01).data, [10, -60, 0]) // σ floored at 0.05
+        XCTAssertEqual(EaselModelConfig().velocity(x0, latents: x, sigma: 0.5).data, x0.data)
+        try Data(#"{"prediction": "epsilon"}"#.utf8).write(to: url)
+        XCTAssertThrowsError(try FluxPipeline(folder: dir)) { XCTAssertTrue("\($0)".contains("'prediction'"), "\($0)") }
+    }
 }

@@ -15,10 +15,14 @@ public struct EaselModelConfig: Codable, Sendable {
     public var defaultGuidance: Double?
     public var width: Int?
     public var height: Int?
+    /// What the transformer outputs: "velocity" (FLUX, the default) or "sample", the clean latents x0, which the
+    /// pipeline turns into the velocity (x_t − x0) / max(σ, 0.05) before guidance and the Euler step (a model
+    /// trained that way by `Scripts/train_shapes.py --predict sample`).
+    public var prediction: String = "velocity"
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case latentSpace = "latent_space", pixelUnshuffle = "pixel_unshuffle", maxSequenceLength = "max_sequence_length"
-        case guidance, defaultSteps = "default_steps", defaultGuidance = "default_guidance", width, height
+        case guidance, defaultSteps = "default_steps", defaultGuidance = "default_guidance", width, height, prediction
     }
     public init() {}
     public init(from d: Decoder) throws {
@@ -31,6 +35,21 @@ public struct EaselModelConfig: Codable, Sendable {
         defaultGuidance = try c.decodeIfPresent(Double.self, forKey: .defaultGuidance)
         width = try c.decodeIfPresent(Int.self, forKey: .width)
         height = try c.decodeIfPresent(Int.self, forKey: .height)
+        prediction = try c.decodeIfPresent(String.self, forKey: .prediction) ?? "velocity"
+        guard ["velocity", "sample"].contains(prediction) else {
+            throw EngineError("easel.json: 'prediction' must be \"velocity\" or \"sample\", not \"\(prediction)\"")
+        }
+    }
+
+    /// The velocity for the Euler step from what the transformer returned for latents `x` at noise level `sigma`.
+    public func velocity(_ output: Tensor, latents x: Tensor, sigma: Float) -> Tensor {
+        guard prediction == "sample" else { return output }
+        let inv = 1 / max(sigma, 0.05)
+        var v = output
+        v.data.withUnsafeMutableBufferPointer { o in
+            x.data.withUnsafeBufferPointer { xs in for j in 0..<o.count { o[j] = (xs[j] - o[j]) * inv } }
+        }
+        return v
     }
 }
 
@@ -296,7 +315,10 @@ public final class FluxPipeline {
                 return results.map { $0! }
             }
             var cond: [Int: Tensor] = [:], uncond: [Int: Tensor] = [:]
-            for (o, v) in zip(owners, velocities) { if o.uncond { uncond[o.slot] = v } else { cond[o.slot] = v } }
+            for (o, out) in zip(owners, velocities) {
+                let v = easel.velocity(out, latents: slots[o.slot].x, sigma: sigmas[step])
+                if o.uncond { uncond[o.slot] = v } else { cond[o.slot] = v }
+            }
             for (si, v) in cond {
                 var vel = v
                 if let u = uncond[si] {
