@@ -14,22 +14,6 @@ enum BackendChoice: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
-/// Inputs for one transformer call: noise latents, random text states, FLUX's ids.
-func randomInputs(_ c: FluxTransformerConfig, count: Int, textTokens: Int, latentHeight: Int, latentWidth: Int,
-                  seed: UInt64) -> [FluxTransformerInput] {
-    let ids = LatentPacking.imageIds(latentHeight: latentHeight, latentWidth: latentWidth)
-    let s = (latentHeight / 2) * (latentWidth / 2)
-    return (0..<count).map { i in
-        let k = seed &+ UInt64(i) &* 3
-        return FluxTransformerInput(
-            hiddenStates: GaussianNoise.tensor(shape: [s, c.inChannels], seed: k),
-            encoderHiddenStates: GaussianNoise.tensor(shape: [textTokens, c.jointAttentionDim], seed: k &+ 1),
-            pooledProjections: GaussianNoise.tensor(shape: [c.pooledProjectionDim], seed: k &+ 2),
-            timestep: 0.2 + 0.6 * Float(i % 4) / 3, guidance: c.guidanceEmbeds ? 3.5 : nil,
-            imgIds: ids, txtIds: Tensor(zeros: [textTokens, 3]))
-    }
-}
-
 struct CUDAParity: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cuda-parity",
@@ -61,7 +45,7 @@ struct CUDAParity: ParsableCommand {
             let w = RandomFluxWeights(config: c, seed: seed)
             let cpu = try FluxTransformer(config: c, weights: w)
             let gpu = try CUDAFluxTransformer(config: c, weights: w, device: device)
-            let inputs = randomInputs(c, count: batch, textTokens: txt, latentHeight: side, latentWidth: side, seed: seed)
+            let inputs = RandomFluxWeights.inputs(c, count: batch, textTokens: txt, latentHeight: side, latentWidth: side, seed: seed)
             let want = cpu.forward(inputs), got = try gpu.forward(inputs)
             var worst = 0.0
             for (g, r) in zip(got, want) {
@@ -117,7 +101,7 @@ struct BenchTransformer: ParsableCommand {
         case .cuda(let d): model = try CUDAFluxTransformer(config: c, weights: weights, device: d)
         }
         let load = Date().timeIntervalSince(t0)
-        let inputs = randomInputs(c, count: batch, textTokens: textTokens, latentHeight: height / 8, latentWidth: width / 8, seed: 9)
+        let inputs = RandomFluxWeights.inputs(c, count: batch, textTokens: textTokens, latentHeight: height / 8, latentWidth: width / 8, seed: 9)
         print(String(format: "%@: %.2f B parameters, loaded in %.1f s; %d image + %d text tokens, batch %d",
                      model.backendName, Double(weights.parameterCount) / 1e9, load, inputs[0].hiddenStates.rows, textTokens, batch))
         _ = try model.forward(inputs)

@@ -108,18 +108,30 @@ public final class CUDAFluxTransformer: FluxDenoiser {
         return b
     }
 
+    /// RoPE tables [L+S, head_dim] on the device (each angle twice, for the interleaved pairs), made once per set of
+    /// positions: every step of a generation has the same ids.
+    private var rope: (ids: [Float], cos: DeviceBuffer, sin: DeviceBuffer)?
+    private func ropeTables(txtIds: Tensor, imgIds: Tensor) throws -> (DeviceBuffer, DeviceBuffer) {
+        let ids = Ops.stackRows([txtIds, imgIds])
+        if let r = rope, r.ids == ids.data { return (r.cos, r.sin) }
+        let (c, s) = FluxTransformer.rope(ids: ids, axes: config.axesDimsRope)
+        func expand(_ t: [Float]) -> [Float] { t.flatMap { [$0, $0] } }
+        let tables = (ids: ids.data, cos: try device.upload(f32: expand(c)), sin: try device.upload(f32: expand(s)))
+        rope = tables
+        return (tables.cos, tables.sin)
+    }
+
     // MARK: kernel calls
 
     /// y[b] = epilogue(x[b] · Wᵀ + bias), x item b at `x + b·xBatch`, rows `xRow` apart (elements).
     func gemm(_ l: DLinear, x: UnsafeMutableRawPointer, xRow: Int, xBatch: Int = 0, y: UnsafeMutableRawPointer,
-              yRow: Int, yBatch: Int = 0, batch: Int = 1, rows: Int, k: Int? = nil, gelu: Bool = false) throws {
+              yRow: Int, yBatch: Int = 0, batch: Int = 1, rows: Int, gelu: Bool = false) throws {
         var p = easel_cuda_gemm_params(
             x: x, w: l.weight.pointer, bias: l.bias.map { UnsafeRawPointer($0.pointer) }, y: y,
-            batch: Int64(batch), m: Int64(rows), n: Int64(l.outFeatures), k: Int64(k ?? l.inFeatures),
+            batch: Int64(batch), m: Int64(rows), n: Int64(l.outFeatures), k: Int64(l.inFeatures),
             x_stride_row: Int64(xRow), w_stride_row: Int64(l.inFeatures), y_stride_row: Int64(yRow),
             x_stride_batch: Int64(xBatch), y_stride_batch: Int64(yBatch),
             epilogue: Int32(gelu ? EASEL_GEMM_GELU_TANH : EASEL_GEMM_PLAIN))
-        precondition(k == nil || k == l.inFeatures)
         try device.call { easel_cuda_gemm_bf16(device.handle, &p, $0, $1) }
     }
 
@@ -199,10 +211,7 @@ public final class CUDAFluxTransformer: FluxDenoiser {
         let tembD = try buffer("temb", elements: nb * d)
         try device.copy(bf16: temb.data, to: tembD)
 
-        // RoPE tables [L+S, head_dim] (each angle twice, for the interleaved pairs).
-        let (c, s) = FluxTransformer.rope(ids: Ops.stackRows([inputs[0].txtIds, inputs[0].imgIds]), axes: config.axesDimsRope)
-        func expand(_ t: [Float]) -> [Float] { t.flatMap { [$0, $0] } }
-        let cosD = try device.upload(f32: expand(c)), sinD = try device.upload(f32: expand(s))
+        let (cosD, sinD) = try ropeTables(txtIds: inputs[0].txtIds, imgIds: inputs[0].imgIds)
 
         // Embed both streams into x [B, L+S, dim].
         let x = try buffer("x", elements: nb * nAll * d)
@@ -277,7 +286,7 @@ public final class CUDAFluxTransformer: FluxDenoiser {
                 try attend(q: fused.bf16(at: 2 * d), k: fused.pointer, v: fused.bf16(at: d), batch: nb, seq: nAll, rowStride: fw,
                            cos: cosD, sin: sinD)
                 // proj_out reads [attention | gelu(mlp)]: columns 2·dim ..< 3·dim + mlp of each fused row.
-                try gemm(b.projOut, x: fused.bf16(at: 2 * d), xRow: fw, y: tmp.pointer, yRow: d, rows: rows, k: d + mw)
+                try gemm(b.projOut, x: fused.bf16(at: 2 * d), xRow: fw, y: tmp.pointer, yRow: d, rows: rows)
                 try gatedAdd(x: x.pointer, y: tmp.pointer, batch: nb, seq: nAll, rowStride: d, batchStride: xb,
                              mod: mod, modWidth: 3 * d, chunk: 2)
             }

@@ -109,4 +109,22 @@ public final class RandomFluxWeights: WeightSource {
         if distinctBlocks != nil { cache[key] = t }
         return t
     }
+
+    /// Inputs for one transformer call on `count` images of `latentHeight` x `latentWidth` latents (before the 2x2
+    /// packing) with `textTokens` text rows: seeded noise latents, text states and pooled embeddings, FLUX's ids,
+    /// timesteps spread over (0, 1).
+    public static func inputs(_ c: FluxTransformerConfig, count: Int, textTokens: Int, latentHeight: Int, latentWidth: Int,
+                              seed: UInt64) -> [FluxTransformerInput] {
+        let ids = LatentPacking.imageIds(latentHeight: latentHeight, latentWidth: latentWidth)
+        let s = (latentHeight / 2) * (latentWidth / 2)
+        return (0..<count).map { i in
+            let k = seed &+ UInt64(i) &* 3
+            return FluxTransformerInput(
+                hiddenStates: GaussianNoise.tensor(shape: [s, c.inChannels], seed: k),
+                encoderHiddenStates: GaussianNoise.tensor(shape: [textTokens, c.jointAttentionDim], seed: k &+ 1),
+                pooledProjections: GaussianNoise.tensor(shape: [c.pooledProjectionDim], seed: k &+ 2),
+                timestep: 0.2 + 0.6 * Float(i % 4) / 3, guidance: c.guidanceEmbeds ? 3.5 : nil,
+                imgIds: ids, txtIds: Tensor(zeros: [textTokens, 3]))
+        }
+    }
 }
