@@ -92,6 +92,11 @@ def parse_args(argv=None):
     ap.add_argument("--select-seeds", type=int, default=2, help="noise seeds per held-out combo for selection")
     ap.add_argument("--eval-seeds", type=int, default=4, help="noise seeds per held-out combo for the report")
     ap.add_argument("--eval-limit", type=int, default=None, help="use only N held-out combos (cpu tests)")
+    ap.add_argument("--probe-every", type=float, default=None,
+                    help="every this many seconds of training, score the EMA weights on --probe-combos held-out"
+                         " combinations (1 seed, 8 steps, shift 2, no CFG) and log it: accuracy against samples"
+                         " seen, for the README (default 600 cpu, 0 = off on cuda)")
+    ap.add_argument("--probe-combos", type=int, default=36, help="held-out combinations per probe")
     ap.add_argument("--debug-nan-step", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=None, help="analyzer processes")
     return ap.parse_args(argv)
@@ -245,6 +250,35 @@ def main(argv=None):
             v = (xt - v.float()) / t.clamp(min=0.05)[:, None, None]
         return F.mse_loss(v.float(), target)
 
+    probe_every = args.probe_every if args.probe_every is not None else (0.0 if cuda else 600.0)
+    probe_set = [held_t[i * len(held_t) // args.probe_combos] for i in range(min(args.probe_combos, len(held_t)))]
+    probes = []  # (step, samples, training seconds, scores)
+    probe_s = [0.0]
+
+    def probe(at_step):
+        """Score the current EMA weights (f16-rounded, as shipped) on probe_set; the training weights are put back."""
+        t0 = time.time()
+        with torch.no_grad():
+            saved = [p.detach().clone() for p in params]
+            for p, e in zip(params, ema):
+                p.copy_(e.half().float())
+        for m in (model, clip, t5):
+            m.eval()
+        e = {"latent_space": "pixels", "pixel_unshuffle": args.unshuffle, "max_sequence_length": L,
+             "clip_max_length": L, "width": args.size, "height": args.size, "prediction": args.predict}
+        pp = ShapesPipeline(model, clip, t5, build_tokenizer(vocab, L, "clip"), build_tokenizer(vocab, L, "t5"),
+                            e, str(dev))
+        sc, _ = evaluate(pp, probe_set, [7], 8, 2.0, 1.0, workers, amp)
+        with torch.no_grad():
+            for p, q in zip(params, saved):
+                p.copy_(q)
+        for m in (model, clip, t5):
+            m.train()
+        dt = time.time() - t0
+        probe_s[0] += dt
+        probes.append((at_step, at_step * batch, time.time() - t_train0, sc))
+        log(f"probe at step {at_step} ({at_step * batch} samples, {dt:.1f} s): {SA.format_scores(sc)}")
+
     total = args.steps
     warm = args.warmup
     log_every = args.log_every or (100 if cuda else 5)
@@ -333,11 +367,15 @@ def main(argv=None):
             acc_loss, acc_n = 0.0, 0
             if len(curve) % (10 if cuda else 1) == 0 or step == total:
                 log(f"step {step}/{total} loss {ml:.4f} lr {lr_at(step - 1) * lr_mult:.2e}")
+            if probe_every > 0 and time.time() - t_train0 - probe_s[0] >= probe_every * (len(probes) + 1):
+                probe(step)
     if acc_n:
         curve.append((step, float(acc_loss) / acc_n, time.time() - t_train0, lr_at(step - 1)))
     if cuda:
         torch.cuda.synchronize()
     train_s = time.time() - t_train0
+    if probes:
+        log(f"{len(probes)} probes took {probe_s[0]:.0f} s of the training time")
     log(f"trained {step} steps ({step * batch} samples) in {train_s:.1f}s = {step * batch / train_s:.0f} samples/s"
         + (" (stopped at the deadline)" if stopped_early else ""))
 
@@ -405,7 +443,7 @@ def main(argv=None):
     total_s = time.time() - T_START
     cmd = "python3 Scripts/train_shapes.py " + " ".join(sys.argv[1:] if argv is None else argv)
     write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, step, train_s, total_s, curve, rows,
-                 chosen, final, extra, evals, dev, cmd, stopped_early)
+                 chosen, final, extra, evals, dev, cmd, stopped_early, probes, len(probe_set))
     log(f"done in {total_s:.1f}s; wrote {args.out}")
     return final
 
@@ -417,7 +455,7 @@ def _device_name(dev):
 
 
 def write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, steps, train_s, total_s, curve, rows, chosen,
-                 final, extra, evals, dev, cmd, stopped_early):
+                 final, extra, evals, dev, cmd, stopped_early, probes=(), n_probe=0):
     def pct(sc):
         return " | ".join(f"{100 * sc[a]:.1f}" for a in SA.ATTRS + ["all"])
 
@@ -480,6 +518,15 @@ def write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, steps, train_
     for s, l, t, lr in keep:
         lines.append(f"| {s} | {l:.4f} | {t:.0f} | {lr:.2e} |")
     lines.append("")
+    if probes:
+        lines += ["## Held-out probes during training", "",
+                  f"EMA weights (f16-rounded) every {args.probe_every or 600:g} s of training, on {n_probe} held-out"
+                  " combinations x 1 seed, 8 steps, shift 2, no CFG (PyTorch sampler); accuracy in %:", "",
+                  "| step | samples | seconds | " + " | ".join(SA.ATTRS) + " | all |", "|---|---|---|" + "---|" * 6]
+        for s, n, t, sc in probes:
+            lines.append(f"| {s} | {n} | {t:.0f} | " + " | ".join(f"{100 * sc[x]:.1f}" for x in SA.ATTRS + ["all"])
+                         + " |")
+        lines.append("")
     with open(os.path.join(args.out, "README.md"), "w") as f:
         f.write("\n".join(lines))
 
