@@ -569,7 +569,7 @@ def easel_file(easel):
     f = {k: easel[k] for k in ("latent_space", "pixel_unshuffle", "max_sequence_length", "default_steps",
                                 "width", "height")}
     if easel.get("prediction", "velocity") != "velocity":
-        f["prediction"] = easel["prediction"]  # the engine rejects this key: it runs velocity models only
+        f["prediction"] = easel["prediction"]  # "sample": the engine turns x0 into the velocity
     f["guidance"] = "true_cfg"
     f["default_guidance"] = easel["true_cfg_scale"]
     f["_world_version"] = easel["world_version"]

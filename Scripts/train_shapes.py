@@ -82,8 +82,8 @@ def parse_args(argv=None):
     ap.add_argument("--predict", choices=["velocity", "sample"], default="velocity",
                     help="what the transformer outputs: the velocity (FLUX), or the clean sample x0, turned into the"
                          " velocity (x_t - x0) / max(t, 0.05) for the same loss; x0 lies on a low-dimensional"
-                         " manifold, so tokens wider than the model (--unshuffle 4) stay learnable. Experimental:"
-                         " the Swift engine does not run 'sample' models yet")
+                         " manifold, so tokens wider than the model (--unshuffle 4) stay learnable (easel.json"
+                         " 'prediction': 'sample', which the Swift engine runs)")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--log-every", type=int, default=None)
@@ -254,21 +254,28 @@ def main(argv=None):
     probe_set = [held_t[i * len(held_t) // args.probe_combos] for i in range(min(args.probe_combos, len(held_t)))]
     probes = []  # (step, samples, training seconds, scores)
     probe_s = [0.0]
+    # the sampler settings of the folder (the defaults it ships with are added after the evaluation)
+    easel = {"latent_space": "pixels", "pixel_unshuffle": args.unshuffle, "max_sequence_length": L,
+             "clip_max_length": L, "width": args.size, "height": args.size, "world_version": W.WORLD_VERSION,
+             "prediction": args.predict}
+    tok_c, tok_t = build_tokenizer(vocab, L, "clip"), build_tokenizer(vocab, L, "t5")
+
+    def use_ema():
+        """Put the EMA weights, rounded to the shipped f16, into the modules (in f32) and set eval mode."""
+        with torch.no_grad():
+            for p, e in zip(params, ema):
+                p.copy_(e.half().float())
+        for m in (model, clip, t5):
+            m.eval()
 
     def probe(at_step):
         """Score the current EMA weights (f16-rounded, as shipped) on probe_set; the training weights are put back."""
         t0 = time.time()
         with torch.no_grad():
             saved = [p.detach().clone() for p in params]
-            for p, e in zip(params, ema):
-                p.copy_(e.half().float())
-        for m in (model, clip, t5):
-            m.eval()
-        e = {"latent_space": "pixels", "pixel_unshuffle": args.unshuffle, "max_sequence_length": L,
-             "clip_max_length": L, "width": args.size, "height": args.size, "prediction": args.predict}
-        pp = ShapesPipeline(model, clip, t5, build_tokenizer(vocab, L, "clip"), build_tokenizer(vocab, L, "t5"),
-                            e, str(dev))
-        sc, _ = evaluate(pp, probe_set, [7], 8, 2.0, 1.0, workers, amp)
+        use_ema()
+        sc, _ = evaluate(ShapesPipeline(model, clip, t5, tok_c, tok_t, easel, str(dev)), probe_set, [7], 8, 2.0, 1.0,
+                         workers, amp)
         with torch.no_grad():
             for p, q in zip(params, saved):
                 p.copy_(q)
@@ -379,22 +386,12 @@ def main(argv=None):
     log(f"trained {step} steps ({step * batch} samples) in {train_s:.1f}s = {step * batch / train_s:.0f} samples/s"
         + (" (stopped at the deadline)" if stopped_early else ""))
 
-    # EMA weights, rounded to the shipped f16, in f32 for evaluation
-    with torch.no_grad():
-        for p, e in zip(params, ema):
-            p.copy_(e.half().float())
-    for m in (model, clip, t5):
-        m.eval()
-
-    easel = {"latent_space": "pixels", "pixel_unshuffle": args.unshuffle, "max_sequence_length": L,
-             "clip_max_length": L, "default_steps": 12, "default_guidance": 1.0,
-             "cfg": "true", "true_cfg_scale": 1.0, "negative_prompt": "", "shift": 2.0,
-             "width": args.size, "height": args.size, "world_version": W.WORLD_VERSION,
-             "prediction": args.predict}
+    use_ema()
+    easel.update(default_steps=12, default_guidance=1.0, cfg="true", true_cfg_scale=1.0, negative_prompt="",
+                 shift=2.0)
     save_folder(args.out, model, clip, t5, vocab, easel)
     log(f"saved {args.out}")
 
-    tok_c, tok_t = build_tokenizer(vocab, L, "clip"), build_tokenizer(vocab, L, "t5")
     pipe = ShapesPipeline(model, clip, t5, tok_c, tok_t, easel, str(dev))
     evals = held_t[: args.eval_limit] if args.eval_limit else held_t
     rows = []
@@ -443,7 +440,7 @@ def main(argv=None):
     total_s = time.time() - T_START
     cmd = "python3 Scripts/train_shapes.py " + " ".join(sys.argv[1:] if argv is None else argv)
     write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, step, train_s, total_s, curve, rows,
-                 chosen, final, extra, evals, dev, cmd, stopped_early, probes, len(probe_set))
+                 chosen, final, extra, evals, dev, cmd, stopped_early, probes, len(probe_set), probe_every)
     log(f"done in {total_s:.1f}s; wrote {args.out}")
     return final
 
@@ -455,7 +452,7 @@ def _device_name(dev):
 
 
 def write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, steps, train_s, total_s, curve, rows, chosen,
-                 final, extra, evals, dev, cmd, stopped_early, probes=(), n_probe=0):
+                 final, extra, evals, dev, cmd, stopped_early, probes=(), n_probe=0, probe_every=0.0):
     def pct(sc):
         return " | ".join(f"{100 * sc[a]:.1f}" for a in SA.ATTRS + ["all"])
 
@@ -520,7 +517,7 @@ def write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, steps, train_
     lines.append("")
     if probes:
         lines += ["## Held-out probes during training", "",
-                  f"EMA weights (f16-rounded) every {args.probe_every or 600:g} s of training, on {n_probe} held-out"
+                  f"EMA weights (f16-rounded) every {probe_every:g} s of training, on {n_probe} held-out"
                   " combinations x 1 seed, 8 steps, shift 2, no CFG (PyTorch sampler); accuracy in %:", "",
                   "| step | samples | seconds | " + " | ".join(SA.ATTRS) + " | all |", "|---|---|---|" + "---|" * 6]
         for s, n, t, sc in probes:
