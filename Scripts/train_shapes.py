@@ -67,6 +67,12 @@ def parse_args(argv=None):
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--cfg-dropout", type=float, default=0.1)
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--pre-size", type=int, default=None,
+                    help="progressive resolution: train first at this native size (e.g. 32), with the image tokens'"
+                         " RoPE positions scaled to the final --size grid (a token there stands for (size/pre-size)^2"
+                         " final tokens, at their centre), then switch to --size; see --pre-steps / --pre-minutes")
+    ap.add_argument("--pre-steps", type=int, default=None, help="optimizer steps at --pre-size")
+    ap.add_argument("--pre-minutes", type=float, default=None, help="training minutes at --pre-size")
     ap.add_argument("--unshuffle", type=int, default=2,
                     help="pixel_unshuffle factor before FLUX's 2x2 packing: (size / (2 u))^2 image tokens of 12 u^2"
                          " channels (2: 256 tokens at 64 px; 4: 64 tokens, about 4x less compute per sample). The"
@@ -96,6 +102,9 @@ def parse_args(argv=None):
                     help="every this many seconds of training, score the EMA weights on --probe-combos held-out"
                          " combinations (1 seed, 8 steps, shift 2, no CFG) and log it: accuracy against samples"
                          " seen, for the README (default 600 cpu, 0 = off on cuda)")
+    ap.add_argument("--probe-steps", type=int, default=0,
+                    help="also probe every N optimizer steps (for runs whose wall time says little, e.g. several"
+                         " sharing a GPU)")
     ap.add_argument("--probe-combos", type=int, default=36, help="held-out combinations per probe")
     ap.add_argument("--debug-nan-step", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=None, help="analyzer processes")
@@ -229,6 +238,17 @@ def main(argv=None):
 
     grid_hw = args.size // (2 * args.unshuffle)
     ids = image_ids(grid_hw, grid_hw, dev)
+    pre = args.pre_size is not None and (args.pre_steps or args.pre_minutes)
+    if args.pre_size is not None and not pre:
+        raise SystemExit("--pre-size needs --pre-steps or --pre-minutes")
+    if pre:
+        pre_hw = args.pre_size // (2 * args.unshuffle)
+        if args.size % args.pre_size or pre_hw < 1:
+            raise SystemExit("--size must be a multiple of --pre-size")
+        r = args.size / args.pre_size
+        pre_ids = image_ids(pre_hw, pre_hw, dev)
+        pre_ids[:, 1:] = pre_ids[:, 1:] * r + (r - 1) / 2  # the centre of the final-grid tokens it covers
+    phase = {"size": args.pre_size if pre else args.size, "ids": pre_ids if pre else ids, "start": 0}
     txt = torch.zeros(L, 3, device=dev)
     fwd = model
     if args.compile:
@@ -236,7 +256,7 @@ def main(argv=None):
 
     def train_step(idx):
         with torch.no_grad():
-            img = table.render(idx, args.size, args.size, gen=gen)
+            img = table.render(idx, phase["size"], phase["size"], gen=gen)
             x0 = images_to_tokens(img, args.unshuffle)
             ci, ti = prompts.sample(idx, gen, args.cfg_dropout)
             noise = torch.randn(x0.shape, device=dev, generator=gen)
@@ -245,7 +265,7 @@ def main(argv=None):
             target = noise - x0
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             pooled, ctx = encode_text(clip, t5, ci, ti)
-            v = fwd(xt, ctx, pooled, t, ids, txt)
+            v = fwd(xt, ctx, pooled, t, phase["ids"], txt)
         if args.predict == "sample":
             v = (xt - v.float()) / t.clamp(min=0.05)[:, None, None]
         return F.mse_loss(v.float(), target)
@@ -298,9 +318,10 @@ def main(argv=None):
     def lr_at(s):
         if s < warm:
             return args.lr * (s + 1) / warm
-        if total is None:
-            return args.lr
-        p = min(1.0, (s - warm) / max(1, total - warm))
+        if total is None or (pre and phase["start"] == 0):
+            return args.lr  # constant while the length is unknown and through the low-resolution phase
+        c0 = max(warm, phase["start"])
+        p = min(1.0, (s - c0) / max(1, total - c0))
         return args.lr * (args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
 
     stopped_early = False
@@ -316,17 +337,23 @@ def main(argv=None):
         if time.time() > deadline:
             stopped_early = total is None or step < total
             break
-        # fix the step count from the measured throughput (steps 10..40 on cuda, 3..10 on cpu)
+        if pre and phase["start"] == 0 and ((args.pre_steps is not None and step >= args.pre_steps) or (
+                args.pre_minutes is not None and time.time() - t_train0 >= args.pre_minutes * 60)):
+            phase.update(size=args.size, ids=ids, start=step)
+            args.pre_steps_used = step
+            log(f"step {step}: switching from {args.pre_size}x{args.pre_size} to {args.size}x{args.size}")
+        # fix the step count from the measured throughput (steps 10..40 on cuda, 3..10 on cpu) of the final phase
         m0, m1 = (10, 40) if cuda else (3, 10)
-        if total is None and step == m0:
+        final_phase = not pre or phase["start"] > 0
+        if total is None and final_phase and step - phase["start"] == m0:
             if cuda:
                 torch.cuda.synchronize()
             rate_mark = time.time()
-        if total is None and step == m1:
+        if total is None and final_phase and step - phase["start"] == m1:
             if cuda:
                 torch.cuda.synchronize()
             per = (time.time() - rate_mark) / (m1 - m0)
-            total = m1 + int(max(0.0, deadline - time.time()) / per * 0.97)
+            total = step + int(max(0.0, deadline - time.time()) / per * 0.97)
             if warm * 5 > total:
                 warm = max(1, total // 10)
             args.warmup_used = warm
@@ -374,7 +401,8 @@ def main(argv=None):
             acc_loss, acc_n = 0.0, 0
             if len(curve) % (10 if cuda else 1) == 0 or step == total:
                 log(f"step {step}/{total} loss {ml:.4f} lr {lr_at(step - 1) * lr_mult:.2e}")
-            if probe_every > 0 and time.time() - t_train0 - probe_s[0] >= probe_every * (len(probes) + 1):
+            if (probe_every > 0 and time.time() - t_train0 - probe_s[0] >= probe_every * (len(probes) + 1)) or (
+                    args.probe_steps and step % args.probe_steps == 0):
                 probe(step)
     if acc_n:
         curve.append((step, float(acc_loss) / acc_n, time.time() - t_train0, lr_at(step - 1)))
@@ -476,6 +504,13 @@ def write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, steps, train_
         f"- batch {batch}, AdamW lr {args.lr} (warmup {args.warmup_used}, cosine to {args.min_lr_frac} x), betas (0.9, 0.99),"
         f" weight decay {args.weight_decay}, grad clip 1.0, EMA {args.ema} (shipped weights = EMA, f16)",
         f"- rectified flow, logit-normal(0,1) t, caption dropout {args.cfg_dropout} (empty prompt)",
+    ]
+    if getattr(args, "pre_size", None):
+        pu = getattr(args, "pre_steps_used", None)
+        lines.append(f"- progressive resolution: {pu if pu is not None else 'all'} steps at {args.pre_size}x{args.pre_size}"
+                     f" (image RoPE positions scaled to the {args.size}x{args.size} grid; constant lr), then"
+                     f" {args.size}x{args.size} with the cosine decay; pass `--pre-steps {pu}` to repeat exactly")
+    lines += [
         f"- transformer: FluxTransformer2DModel {json.dumps({k: v for k, v in tcfg.items()})}"
         f" = {n_tr / 1e6:.2f} M params, {gflop:.2f} GFLOP per forward per image;"
         f" text encoders (CLIP + T5, trained jointly) {n_te / 1e6:.2f} M params",
@@ -517,7 +552,9 @@ def write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, steps, train_
     lines.append("")
     if probes:
         lines += ["## Held-out probes during training", "",
-                  f"EMA weights (f16-rounded) every {probe_every:g} s of training, on {n_probe} held-out"
+                  "EMA weights (f16-rounded) every " + " and every ".join(
+                      ([f"{probe_every:g} s of training"] if probe_every > 0 else [])
+                      + ([f"{args.probe_steps} steps"] if args.probe_steps else [])) + f", on {n_probe} held-out"
                   " combinations x 1 seed, 8 steps, shift 2, no CFG (PyTorch sampler); accuracy in %:", "",
                   "| step | samples | seconds | " + " | ".join(SA.ATTRS) + " | all |", "|---|---|---|" + "---|" * 6]
         for s, n, t, sc in probes:
