@@ -507,9 +507,13 @@ def write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, steps, train_
     ]
     if getattr(args, "pre_size", None):
         pu = getattr(args, "pre_steps_used", None)
-        lines.append(f"- progressive resolution: {pu if pu is not None else 'all'} steps at {args.pre_size}x{args.pre_size}"
-                     f" (image RoPE positions scaled to the {args.size}x{args.size} grid; constant lr), then"
-                     f" {args.size}x{args.size} with the cosine decay; pass `--pre-steps {pu}` to repeat exactly")
+        if pu is None:  # the run ended before the switch
+            lines.append(f"- progressive resolution: every step at {args.pre_size}x{args.pre_size} (image RoPE positions"
+                         f" scaled to the {args.size}x{args.size} grid; constant lr); it never reached {args.size}x{args.size}")
+        else:
+            lines.append(f"- progressive resolution: {pu} steps at {args.pre_size}x{args.pre_size} (image RoPE positions"
+                         f" scaled to the {args.size}x{args.size} grid; constant lr), then {args.size}x{args.size} with the"
+                         f" cosine decay; pass `--pre-steps {pu}` to repeat exactly")
     lines += [
         f"- transformer: FluxTransformer2DModel {json.dumps({k: v for k, v in tcfg.items()})}"
         f" = {n_tr / 1e6:.2f} M params, {gflop:.2f} GFLOP per forward per image;"
