@@ -25,13 +25,16 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         // libcurl for webhook delivery, http and https (Debian libcurl4-openssl-dev).
         .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
+        // The one JSON value, reader (explicit limits) and writer, plus Codable over it; a leaf: Foundation only.
+        .target(name: "EaselJSON", swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "EaselJSONTests", dependencies: ["EaselJSON"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(
             name: "EaselJobs",
-            dependencies: ["CSQLite", "CCurl", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["EaselJSON", "CSQLite", "CCurl", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
             name: "EaselEngine",
-            dependencies: ["CEaselCPU", "CEaselCUDA", "CZlib"],
+            dependencies: ["EaselJSON", "CEaselCPU", "CEaselCUDA", "CZlib"],
             // Optimized in debug builds too (with bounds checks): the tests run real pipelines and the tiny model.
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
                             .unsafeFlags(["-O"], .when(configuration: .debug))]
@@ -39,9 +42,9 @@ let package = Package(
         // The daemon: routes, configuration, model registry, the engine executor, metrics, OpenAPI.
         .target(
             name: "EaselAPI",
-            dependencies: ["EaselHTTP", "EaselJobs", "EaselEngine", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["EaselJSON", "EaselHTTP", "EaselJobs", "EaselEngine", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "EaselAPITests", dependencies: ["EaselAPI", "EaselHTTP", "EaselJobs", "EaselEngine",
+        .testTarget(name: "EaselAPITests", dependencies: ["EaselAPI", "EaselJSON", "EaselHTTP", "EaselJobs", "EaselEngine",
                                                           .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "easel",
@@ -52,7 +55,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "EaselJobsTests", dependencies: ["EaselJobs"]),
+        .testTarget(name: "EaselJobsTests", dependencies: ["EaselJobs", "EaselJSON"]),
         // HTTP/1.1 server on POSIX sockets + epoll; knows nothing about jobs or models.
         .target(name: "EaselHTTP"),
         .testTarget(name: "EaselHTTPTests", dependencies: ["EaselHTTP"]),

@@ -1,3 +1,4 @@
+import EaselJSON
 import EaselHTTP
 import EaselJobs
 import Foundation
@@ -50,7 +51,7 @@ extension APIHandler {
     /// GET /v1/jobs/{id}
     func getJob(_ id: String) throws -> HTTPResponse {
         let found: (job: JobRecord, json: Data)?
-        do { found = try store.getJSON(id, imageURLBase: options.imageURLBase) } catch { throw storeError(error) }
+        do { found = try store.getJSON(id) } catch { throw storeError(error) }
         guard let found else { throw APIError.notFound("job_not_found", "no job \(id)") }
         return .json(found.json)
     }

@@ -61,7 +61,7 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
         var cachedJob: Data?
         if inlineOnly, case .found(let route, let params) = match, !Self.answersFromMemory(route.handler) {
             guard route.handler == .getJob, let id = params["id"],
-                  let json = store.cachedJSON(id, imageURLBase: options.imageURLBase) else { return false }
+                  let json = store.cachedJSON(id) else { return false }
             cachedJob = json
         }
         let label: String

@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 
 /// Typed, strict access to the config file's JSON: unknown keys and wrong types are errors naming the key.

@@ -33,8 +33,8 @@ public final class EaselDaemon: @unchecked Sendable {
         storeOptions.maxQueued = config.maxQueued
         storeOptions.maxAttempts = config.maxAttempts
         storeOptions.retention = config.retentionHours * 3600
-        storeOptions.imageURLBase = config.imageURLBase
-        store = try JobStore(dataDir: config.dataDir, options: storeOptions)
+        store = try JobStore(dataDir: config.dataDir, options: storeOptions,
+                             renderer: JobJSON.renderer(imageURLBase: config.imageURLBase))
         let recovery = store.recovery
         if !recovery.requeued.isEmpty || !recovery.workerLost.isEmpty || !recovery.canceled.isEmpty {
             for id in recovery.requeued { logger.warning("job requeued after restart", metadata: ["job_id": "\(id)"]) }

@@ -1,3 +1,5 @@
+import EaselJSON
+
 /// Request defaults for a model: the config's `defaults`, each missing one taken from the pipeline.
 public struct ModelDefaults: Sendable, Equatable {
     public var width: Int?

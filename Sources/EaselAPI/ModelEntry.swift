@@ -1,3 +1,4 @@
+import EaselJSON
 import EaselEngine
 import Foundation
 import Logging

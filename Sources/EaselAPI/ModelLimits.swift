@@ -1,3 +1,5 @@
+import EaselJSON
+
 /// Per-model request limits (config `models[].limits`); the defaults suit FLUX-size models.
 public struct ModelLimits: Sendable, Equatable {
     public var maxWidth = 2048

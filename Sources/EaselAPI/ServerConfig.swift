@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 
 /// The daemon's configuration (API.md "Configuration"): the file, then `EASEL_*` environment variables, then

@@ -45,23 +45,4 @@ public struct Linear {
     public var outFeatures: Int { weight.shape[0] }
 }
 
-/// Reads a component's `config.json` into a Codable config, naming the file on failure.
-public func loadJSONConfig<T: Decodable>(_ type: T.Type, at url: URL) throws -> T {
-    let data: Data
-    do { data = try Data(contentsOf: url) } catch { throw EngineError("cannot read \(url.path): \(error.localizedDescription)") }
-    do { return try JSONDecoder().decode(T.self, from: data) } catch let e as DecodingError {
-        throw EngineError("\(url.path): \(describe(e))")
-    }
-}
-
-func describe(_ e: DecodingError) -> String {
-    switch e {
-    case .keyNotFound(let k, _): return "missing key '\(k.stringValue)'"
-    case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
-        let path = c.codingPath.map(\.stringValue).joined(separator: ".")
-        return "bad value for '\(path)': \(c.debugDescription)"
-    @unknown default: return "\(e)"
-    }
-}
-
 extension WeightStore: WeightSource {}

@@ -9,8 +9,8 @@ import Foundation
 final class JobReadCache: @unchecked Sendable {
     struct Entry {
         var job: JobRecord
-        /// `JobJSON.render(job, imageURLBase: json.base)`, once asked for; never for a running job.
-        var json: (base: String, bytes: Data)?
+        /// The store's `renderer.job(job)`, once asked for; never for a running job.
+        var json: Data?
     }
 
     private let lock = NSLock()
@@ -65,11 +65,11 @@ final class JobReadCache: @unchecked Sendable {
     }
 
     /// Keeps the rendering of a cached job if its entry is still the one read at `readAt`.
-    func attach(json bytes: Data, base: String, to id: String, readAt: UInt64) {
+    func attach(json bytes: Data, to id: String, readAt: UInt64) {
         lock.lock(); defer { lock.unlock() }
         guard readAt == generation, let entry = entries[id], entry.json == nil else { return }
         guard bytes.count <= byteCapacity / 4, self.bytes + bytes.count <= byteCapacity else { return }
-        entries[id]?.json = (base, bytes)
+        entries[id]?.json = bytes
         self.bytes += bytes.count
     }
 

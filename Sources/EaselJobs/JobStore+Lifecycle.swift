@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 
 /// How a running job ended, as the scheduler reports it to `finish`.
@@ -55,7 +56,7 @@ extension JobStore {
                 guard let job = try fetch(writer, id: id), job.status == .running else { return nil }
                 switch outcome {
                 case .succeeded(let images, let ms):
-                    let encoded = try JSONEncoder().encode(images)
+                    let encoded = try JSONValueEncoder().encode(images).data
                     try writer.run("UPDATE jobs SET images = ?, inference_ms = ?, step = steps WHERE id = ?",
                                    [.blob(encoded), .int(ms), .text(id)])
                     return try terminate(id, status: .succeeded, error: nil)
@@ -92,7 +93,7 @@ extension JobStore {
         }
         var enqueued = false
         if let url = job.webhook?.url {
-            let payload = JobJSON.webhookPayload(job, imageURLBase: options.imageURLBase)
+            let payload = renderer.webhookPayload(job)
             try writer.run("""
                 INSERT INTO webhook_deliveries (id, job_id, url, payload, state, next_attempt_ms, created_ms)
                 VALUES (?, ?, ?, ?, 'pending', ?, ?)

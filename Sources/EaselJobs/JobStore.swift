@@ -1,3 +1,4 @@
+import EaselJSON
 import Crypto
 import Foundation
 
@@ -6,6 +7,7 @@ import Foundation
 /// them run side by side with each other and with the writer) and see every committed write. Job states and their transitions are described on `JobStatus`; each transition is one transaction here.
 public final class JobStore: @unchecked Sendable {
     public let options: JobStoreOptions
+    public let renderer: JobRenderer
     public let events = JobEvents()
     public let images: ImageFiles
     /// What recovery did when this store was opened.
@@ -21,8 +23,9 @@ public final class JobStore: @unchecked Sendable {
     var now: Date { options.clock() }
 
     /// Opens (creating if needed) `<dataDir>/jobs.sqlite3`, migrates it, and recovers jobs left running by a crash.
-    public init(dataDir: URL, options: JobStoreOptions = JobStoreOptions()) throws {
+    public init(dataDir: URL, options: JobStoreOptions = JobStoreOptions(), renderer: JobRenderer) throws {
         self.options = options
+        self.renderer = renderer
         cache = JobReadCache(capacity: options.readCacheCapacity, byteCapacity: options.readCacheBytes)
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         let path = dataDir.appendingPathComponent("jobs.sqlite3").path
@@ -58,14 +61,8 @@ public final class JobStore: @unchecked Sendable {
     // MARK: Submission
 
     /// Commits a new job (or finds the one its Idempotency-Key names). Returns once the commit is durable.
+    /// The job was validated by the API layer (sizes, limits, the key's length); the store only keeps it.
     public func insert(_ job: NewJob) throws -> InsertOutcome {
-        if let key = job.idempotencyKey, key.isEmpty || key.utf8.count > 255 {
-            throw JobStoreError.invalid(field: "Idempotency-Key", message: "must be 1 to 255 characters")
-        }
-        guard job.metadata.count <= 4096 else {
-            throw JobStoreError.invalid(field: "metadata", message: "must be at most 4 KiB serialized")
-        }
-        guard job.steps >= 0 else { throw JobStoreError.invalid(field: "steps", message: "must not be negative") }
         let bodyHash = job.idempotencyBody.map { Data(SHA256.hash(data: $0)) } ?? Data(SHA256.hash(data: job.input))
         let outcome: InsertOutcome = try write {
             try writer.transaction {
@@ -105,26 +102,26 @@ public final class JobStore: @unchecked Sendable {
         try cachedRow(id).map { withLiveProgress($0.job) }
     }
 
-    /// `get` and `JobJSON.render` in one: a job that is not running and has not changed since the last poll is
+    /// `get` and `renderer.job` in one: a job that is not running and has not changed since the last poll is
     /// answered with the bytes rendered then.
-    public func getJSON(_ id: String, imageURLBase: String) throws -> (job: JobRecord, json: Data)? {
-        try getJSON(id, imageURLBase: imageURLBase, cacheOnly: false)
+    public func getJSON(_ id: String) throws -> (job: JobRecord, json: Data)? {
+        try getJSON(id, cacheOnly: false)
     }
 
     /// `getJSON` from memory only: nil when the job's row is not in the read cache (unknown, evicted, or a write
     /// came since), so a caller that must not block (an event loop) can hand the poll to the queue instead.
-    public func cachedJSON(_ id: String, imageURLBase: String) -> Data? {
-        (try? getJSON(id, imageURLBase: imageURLBase, cacheOnly: true))??.json
+    public func cachedJSON(_ id: String) -> Data? {
+        (try? getJSON(id, cacheOnly: true))??.json
     }
 
-    private func getJSON(_ id: String, imageURLBase: String, cacheOnly: Bool) throws -> (job: JobRecord, json: Data)? {
+    private func getJSON(_ id: String, cacheOnly: Bool) throws -> (job: JobRecord, json: Data)? {
         let generation = cache.current
         let found = cacheOnly ? cache.lookup(id) : try cachedRow(id)
         guard let entry = found else { return nil }
-        if let json = entry.json, json.base == imageURLBase { return (entry.job, json.bytes) }
+        if let json = entry.json { return (entry.job, json) }
         let job = withLiveProgress(entry.job)
-        let bytes = JobJSON.render(job, imageURLBase: imageURLBase)
-        if job.status != .running { cache.attach(json: bytes, base: imageURLBase, to: id, readAt: generation) }
+        let bytes = renderer.job(job)
+        if job.status != .running { cache.attach(json: bytes, to: id, readAt: generation) }
         return (job, bytes)
     }
 
@@ -228,7 +225,7 @@ public final class JobStore: @unchecked Sendable {
     static let columnCount: Int32 = 27
 
     static func record(_ row: SQLiteStatement) throws -> JobRecord {
-        let images = try row.optionalBlob(16).map { try JSONDecoder().decode([JobImage].self, from: $0) } ?? []
+        let images = try row.optionalBlob(16).map { try JSONValueDecoder().decode([JobImage].self, from: JSONValue.parse($0)) } ?? []
         let error = row.optionalText(17).map { JobError(code: $0, message: row.optionalText(18) ?? "") }
         let webhook = row.optionalText(22).map {
             JobWebhook(url: $0, state: row.optionalText(23).flatMap(JobWebhook.State.init(rawValue:)),

@@ -10,8 +10,6 @@ public struct JobStoreOptions: Sendable {
     public var retention: TimeInterval = 24 * 3600
     /// Running jobs' step counters are written at most this often (memory is always current).
     public var progressPersistInterval: TimeInterval = 0.5
-    /// `server.public_url` without a trailing slash, or "" for relative image URLs in webhook payloads.
-    public var imageURLBase = ""
     /// `PRAGMA synchronous`: FULL (default) makes every acknowledged commit survive power loss, not only a crash.
     public var synchronousFull = true
     /// Read connections, so status polls from many clients do not queue behind one another.

@@ -1,3 +1,4 @@
+import EaselJSON
 import EaselAPI
 import XCTest
 

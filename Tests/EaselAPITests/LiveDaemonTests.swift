@@ -1,3 +1,4 @@
+import EaselJSON
 import Crypto
 import EaselAPI
 import EaselJobs

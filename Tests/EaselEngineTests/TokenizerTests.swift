@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 import XCTest
 @testable import EaselEngine
@@ -31,7 +32,7 @@ final class TokenizerTests: XCTestCase {
     static let parity: Parity = {
         let data = try! Data(contentsOf: root.appendingPathComponent("parity.json"))
         // TokenizerJSON, not JSONSerialization: the latter drops a leading U+FEFF on Linux.
-        let obj = try! TokenizerJSON.parse(data, name: "parity.json") as! [String: Any]
+        let obj = try! TokenizerJSON.parse(data, name: "parity.json").foundationValue as! [String: Any]
         let variants = obj["variants"] as! [String: Any]
         return Parity(strings: obj["strings"] as! [String], entries: obj["tokenizers"] as! [String: [String: Any]],
                       variantStrings: variants["strings"] as! [String],
@@ -80,9 +81,12 @@ final class TokenizerTests: XCTestCase {
             let entry = p.variants[name]!
             let base = entry["base"] as! String
             let data = try Data(contentsOf: Self.root.appendingPathComponent(base).appendingPathComponent("tokenizer.json"))
-            var obj = try TokenizerJSON.parse(data, name: base) as! [String: Any]
-            for (k, v) in entry["override"] as? [String: Any] ?? [:] { obj[k] = v }
-            let tok = try Tokenizer.fromTokenizerJSON(obj)
+            guard case .object(var members) = try TokenizerJSON.parse(data, name: base) else { return XCTFail(base) }
+            for (k, v) in entry["override"] as? [String: Any] ?? [:] {
+                members.removeAll { $0.0 == k }
+                members.append((k, try JSONValue.parse(JSONSerialization.data(withJSONObject: v, options: .fragmentsAllowed))))
+            }
+            let tok = try Tokenizer.fromTokenizerJSON(.object(members))
             let expected = entry["ids"] as! [[Int]]
             var mismatches: [String] = []
             for (i, s) in p.variantStrings.enumerated() {
@@ -233,7 +237,7 @@ extension TokenizerTests {
 extension TokenizerTests {
     func testJSONReaderKeepsScalarsAndNumbers() throws {
         let text = "{\"a\": [\"\u{FEFF}x\", \"\\u00e9\\ud83d\\ude00\\n\", \"e\u{301}\"], \"n\": -12, \"d\": -3.5e-2, \"t\": true, \"z\": null}"
-        let obj = try XCTUnwrap(try TokenizerJSON.parse(Data(text.utf8), name: "t") as? [String: Any])
+        let obj = try XCTUnwrap(try TokenizerJSON.parse(Data(text.utf8), name: "t").foundationValue as? [String: Any])
         let a = try XCTUnwrap(obj["a"] as? [String])
         XCTAssertEqual(a.map { $0.unicodeScalars.map(\.value) },
                        [[0xFEFF, 0x78], [0xE9, 0x1F600, 0x0A], [0x65, 0x301]])
@@ -242,5 +246,22 @@ extension TokenizerTests {
         XCTAssertEqual(obj["t"] as? Bool, true)
         XCTAssert(obj["z"] is NSNull)
         XCTAssertThrowsError(try TokenizerJSON.parse(Data("{\"a\": [1, }".utf8), name: "bad.json"))
+    }
+}
+
+extension JSONValue {
+    /// The value as Foundation types (Int for integer literals, Double for other numbers), for reading fixtures.
+    var foundationValue: Any {
+        switch self {
+        case .null: return NSNull()
+        case .bool(let b): return b
+        case .number(let text): return Int(text).map { $0 as Any } ?? Double(text)!
+        case .string(let s): return s
+        case .array(let items): return items.map(\.foundationValue)
+        case .object(let members):
+            var d: [String: Any] = [:]
+            for (k, v) in members { d[k] = v.foundationValue }
+            return d
+        }
     }
 }

@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 import XCTest
 @testable import EaselJobs
@@ -54,4 +55,27 @@ func eventually(timeout: TimeInterval = 5, _ message: String = "condition", file
         usleep(2_000)
     }
     XCTFail("timed out waiting for \(message)", file: file, line: line)
+}
+
+extension JobRenderer {
+    /// A small rendering of the fields these tests read. The store only calls the renderer; the API's job object
+    /// (`JobJSON`) has its own tests in EaselAPITests.
+    static let summary = JobRenderer(job: { summaryJSON($0).data }, webhookPayload: { job in
+        JSONValue.object([("type", .string("job.\(job.status.rawValue)")),
+                          ("timestamp", .string(Timestamp.rfc3339(job.completedAt ?? Date()))),
+                          ("data", summaryJSON(job))]).data
+    })
+
+    private static func summaryJSON(_ job: JobRecord) -> JSONValue {
+        .object([("id", .string(job.id)), ("status", .string(job.status.rawValue)),
+                 ("progress", .object([("step", .int(job.step)), ("steps", .int(job.steps))])),
+                 ("error", job.error.map { .object([("code", .string($0.code)), ("message", .string($0.message))]) } ?? .null)])
+    }
+}
+
+extension JobStore {
+    /// A store rendering with `JobRenderer.summary`.
+    convenience init(dataDir: URL, options: JobStoreOptions = JobStoreOptions()) throws {
+        try self.init(dataDir: dataDir, options: options, renderer: .summary)
+    }
 }

@@ -46,9 +46,8 @@ public struct FlowMatchEulerConfig: Codable, Sendable {
     }
 
     public static func load(_ url: URL) throws -> FlowMatchEulerConfig {
-        try checkConfigKeys(at: url, known: Set(CodingKeys.allCases.map(\.rawValue)),
-                            expectClass: ["FlowMatchEulerDiscreteScheduler"])
-        let c = try loadJSONConfig(FlowMatchEulerConfig.self, at: url)
+        let c = try loadJSONConfig(FlowMatchEulerConfig.self, at: url, knownKeys: Set(CodingKeys.allCases.map(\.rawValue)),
+                                   expectClass: ["FlowMatchEulerDiscreteScheduler"])
         let unsupported: [(String, Bool)] = [
             ("invert_sigmas", c.invertSigmas), ("use_karras_sigmas", c.useKarrasSigmas),
             ("use_exponential_sigmas", c.useExponentialSigmas), ("use_beta_sigmas", c.useBetaSigmas),

@@ -42,9 +42,8 @@ public struct FluxTransformerConfig: Codable, Sendable {
     public var innerDim: Int { numAttentionHeads * attentionHeadDim }
 
     public static func load(_ url: URL) throws -> FluxTransformerConfig {
-        try checkConfigKeys(at: url, known: Set(CodingKeys.allCases.map(\.rawValue)),
-                            expectClass: ["FluxTransformer2DModel"])
-        let c = try loadJSONConfig(FluxTransformerConfig.self, at: url)
+        let c = try loadJSONConfig(FluxTransformerConfig.self, at: url, knownKeys: Set(CodingKeys.allCases.map(\.rawValue)),
+                                   expectClass: ["FluxTransformer2DModel"])
         if c.patchSize != 1 { throw EngineError("\(url.path): unsupported config key 'patch_size' = \(c.patchSize) (only 1)") }
         if c.axesDimsRope.reduce(0, +) != c.attentionHeadDim || c.axesDimsRope.contains(where: { $0 % 2 != 0 }) {
             throw EngineError("\(url.path): 'axes_dims_rope' \(c.axesDimsRope) must be even and sum to attention_head_dim \(c.attentionHeadDim)")

@@ -1,4 +1,5 @@
 import CEaselCPU
+import EaselJSON
 import Foundation
 
 /// Easel's own per-model settings, `easel.json` beside `model_index.json` (optional).
@@ -58,8 +59,7 @@ extension EaselModelConfig {
     public static func load(folder: URL) throws -> EaselModelConfig {
         let url = folder.appendingPathComponent("easel.json")
         guard FileManager.default.fileExists(atPath: url.path) else { return EaselModelConfig() }
-        try checkConfigKeys(at: url, known: Set(CodingKeys.allCases.map(\.rawValue)))
-        return try loadJSONConfig(EaselModelConfig.self, at: url)
+        return try loadJSONConfig(EaselModelConfig.self, at: url, knownKeys: Set(CodingKeys.allCases.map(\.rawValue)))
     }
 }
 
@@ -133,10 +133,9 @@ public final class FluxPipeline {
         let fm = FileManager.default
         let indexURL = folder.appendingPathComponent("model_index.json")
         guard fm.fileExists(atPath: indexURL.path) else { throw EngineError("\(folder.path): no model_index.json (not a diffusers pipeline folder)") }
-        guard let index = try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as? [String: Any] else {
-            throw EngineError("\(indexURL.path): not a JSON object")
-        }
-        if let cls = index["_class_name"] as? String, cls != "FluxPipeline" {
+        let index = try readJSONFile(indexURL)
+        guard case .object = index else { throw EngineError("\(indexURL.path): not a JSON object") }
+        if let cls = index["_class_name"]?.stringValue, cls != "FluxPipeline" {
             throw EngineError("\(indexURL.path): pipeline class '\(cls)' is not supported (FluxPipeline only)")
         }
         let easelURL = folder.appendingPathComponent("easel.json")

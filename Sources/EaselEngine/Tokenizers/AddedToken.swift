@@ -1,3 +1,5 @@
+import EaselJSON
+
 /// One entry of `added_tokens` (or of `added_tokens_decoder` in a tokenizer_config.json).
 struct AddedToken {
     var id: Int
@@ -14,15 +16,15 @@ struct AddedToken {
         self.lstrip = lstrip; self.rstrip = rstrip; self.normalized = normalized; self.special = special
     }
 
-    init(json obj: [String: Any], id: Int? = nil) throws {
-        guard let content = obj["content"] as? String, let id = id ?? (obj["id"] as? Int) else {
+    init(json obj: JSONValue, id: Int? = nil) throws {
+        guard let content = obj["content"]?.stringValue, let id = id ?? obj["id"]?.integerLiteralValue else {
             throw EngineError("tokenizer: added token without content or id")
         }
         self.init(id: id, content: content,
-                  singleWord: obj["single_word"] as? Bool ?? false,
-                  lstrip: obj["lstrip"] as? Bool ?? false,
-                  rstrip: obj["rstrip"] as? Bool ?? false,
-                  normalized: obj["normalized"] as? Bool ?? !(obj["special"] as? Bool ?? false),
-                  special: obj["special"] as? Bool ?? false)
+                  singleWord: obj["single_word"]?.boolValue ?? false,
+                  lstrip: obj["lstrip"]?.boolValue ?? false,
+                  rstrip: obj["rstrip"]?.boolValue ?? false,
+                  normalized: obj["normalized"]?.boolValue ?? !(obj["special"]?.boolValue ?? false),
+                  special: obj["special"]?.boolValue ?? false)
     }
 }

@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 
 /// Builds the tokenizer transformers' `CLIPTokenizer(Fast)` constructs from `vocab.json` +
@@ -33,11 +34,11 @@ enum CLIPTokenizerBuilder {
         return merges
     }
 
-    static func build(vocabURL: URL, mergesURL: URL, config: [String: Any], specialMap: [String: Any]) throws -> Tokenizer {
-        if let cls = config["tokenizer_class"] as? String, !cls.hasPrefix("CLIPTokenizer") {
+    static func build(vocabURL: URL, mergesURL: URL, config: JSONValue, specialMap: JSONValue) throws -> Tokenizer {
+        if let cls = config["tokenizer_class"]?.stringValue, !cls.hasPrefix("CLIPTokenizer") {
             throw EngineError("tokenizer: vocab.json + merges.txt is only supported for CLIPTokenizer, not \(cls)")
         }
-        guard let vocab = TokenizerJSON.intMap(try TokenizerJSON.parse(Data(contentsOf: vocabURL), name: vocabURL.lastPathComponent)) else {
+        guard let vocab = TokenizerJSON.intMap(try TokenizerJSON.read(vocabURL)) else {
             throw EngineError("tokenizer: \(vocabURL.lastPathComponent) is not a token -> id object")
         }
         let merges = try parseMerges(try Data(contentsOf: mergesURL), name: mergesURL.lastPathComponent)
@@ -56,9 +57,12 @@ enum CLIPTokenizerBuilder {
 
         var added: [AddedToken] = []
         var seen = Set<String>()
-        if let decoder = config["added_tokens_decoder"] as? [String: Any] {
+        if case .object(let members)? = config["added_tokens_decoder"] {
+            // Keyed by id; a repeated id counts once, its last entry (as a dictionary would keep it).
+            var decoder: [String: JSONValue] = [:]
+            for (key, value) in members { decoder[key] = value }
             for key in decoder.keys.sorted(by: { (Int($0) ?? 0) < (Int($1) ?? 0) }) {
-                guard let d = decoder[key] as? [String: Any], let id = Int(key) else { continue }
+                guard let d = decoder[key], case .object = d, let id = Int(key) else { continue }
                 let t = try AddedToken(json: d, id: id)
                 added.append(t)
                 seen.insert(t.content)
@@ -67,8 +71,9 @@ enum CLIPTokenizerBuilder {
         for (key, name) in [("bos_token", bos), ("eos_token", eos), ("unk_token", unk), ("pad_token", pad)] where !seen.contains(name) {
             guard let id = vocab[ByteKey(name)] else { continue }
             var t = AddedToken(id: id, content: name)
-            if let d = (config[key] ?? specialMap[key]) as? [String: Any] {
-                t = (try? AddedToken(json: d.merging(["special": true]) { a, _ in a }, id: id)) ?? t
+            if let d = config[key] ?? specialMap[key], case .object(let members) = d {
+                let special: JSONValue = d["special"] == nil ? .object(members + [("special", .bool(true))]) : d
+                t = (try? AddedToken(json: special, id: id)) ?? t
             }
             added.append(t)
             seen.insert(name)

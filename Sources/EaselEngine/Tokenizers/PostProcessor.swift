@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 
 /// The `post_processor` section: adds special tokens around a single sequence. Only the
@@ -10,39 +11,41 @@ indirect enum PostProcessor {
     case sequence([PostProcessor])
     case none
 
-    static func parse(_ any: Any?) throws -> PostProcessor {
-        guard let any = any, !(any is NSNull) else { return .none }
-        guard let obj = any as? [String: Any], let type = obj["type"] as? String else {
+    static func parse(_ json: JSONValue?) throws -> PostProcessor {
+        guard let obj = json, obj != .null else { return .none }
+        guard let type = obj["type"]?.stringValue else {
             throw EngineError("tokenizer: post_processor is not an object with a type")
         }
         switch type {
         case "TemplateProcessing":
-            let specials = obj["special_tokens"] as? [String: Any] ?? [:]
+            let specials = obj["special_tokens"] ?? .object([])
             var pieces: [Piece] = []
-            for item in obj["single"] as? [Any] ?? [] {
-                guard let it = item as? [String: Any] else { continue }
+            for it in obj["single"]?.arrayValue ?? [] {
+                guard case .object(let itemMembers) = it else { continue }
                 if it["Sequence"] != nil {
                     pieces.append(.sequence)
-                } else if let sp = it["SpecialToken"] as? [String: Any], let name = sp["id"] as? String {
-                    guard let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [Int] else {
+                } else if let sp = it["SpecialToken"], case .object = sp, let name = sp["id"]?.stringValue {
+                    guard let entry = specials[name], case .object = entry,
+                          let ids = entry["ids"]?.arrayValue?.map(\.integerLiteralValue) as [Int?]?,
+                          let exact = ids.allSatisfy({ $0 != nil }) ? ids.compactMap({ $0 }) : nil else {
                         throw EngineError("tokenizer: TemplateProcessing special token \(name) has no ids")
                     }
-                    pieces.append(.ids(ids))
+                    pieces.append(.ids(exact))
                 } else {
-                    throw EngineError("tokenizer: unsupported TemplateProcessing item \(it.keys.sorted())")
+                    throw EngineError("tokenizer: unsupported TemplateProcessing item \(itemMembers.map(\.0).sorted())")
                 }
             }
             return .template(pieces)
         case "RobertaProcessing", "BertProcessing":
-            guard let cls = obj["cls"] as? [Any], cls.count == 2, let clsId = cls[1] as? Int,
-                  let sep = obj["sep"] as? [Any], sep.count == 2, let sepId = sep[1] as? Int else {
+            guard let cls = obj["cls"]?.arrayValue, cls.count == 2, let clsId = cls[1].integerLiteralValue,
+                  let sep = obj["sep"]?.arrayValue, sep.count == 2, let sepId = sep[1].integerLiteralValue else {
                 throw EngineError("tokenizer: \(type) needs cls and sep [token, id] pairs")
             }
             return .template([.ids([clsId]), .sequence, .ids([sepId])])
         case "ByteLevel":
             return .none  // only trims offsets; ids are unchanged
         case "Sequence":
-            let items = obj["processors"] as? [Any] ?? []
+            let items = obj["processors"]?.arrayValue ?? []
             return .sequence(try items.map { try parse($0) })
         default:
             throw EngineError("tokenizer: unsupported post_processor type \(type)")

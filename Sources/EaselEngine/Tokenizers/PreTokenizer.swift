@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 
 /// The `pre_tokenizer` section of a `tokenizer.json`: splits normalized text into the words the
@@ -14,39 +15,39 @@ indirect enum PreTokenizer {
     case punctuation(SplitBehavior)
     case digits(individual: Bool)
 
-    static func parse(_ any: Any?) throws -> PreTokenizer? {
-        guard let any = any, !(any is NSNull) else { return nil }
-        guard let obj = any as? [String: Any], let type = obj["type"] as? String else {
+    static func parse(_ json: JSONValue?) throws -> PreTokenizer? {
+        guard let obj = json, obj != .null else { return nil }
+        guard let type = obj["type"]?.stringValue else {
             throw EngineError("tokenizer: pre_tokenizer is not an object with a type")
         }
         switch type {
         case "Sequence":
-            let items = obj["pretokenizers"] as? [Any] ?? []
+            let items = obj["pretokenizers"]?.arrayValue ?? []
             return .sequence(try items.compactMap { try parse($0) })
         case "Split":
             return .split(try SplitPattern.fromJSON(obj["pattern"], key: "pre_tokenizer Split"),
-                          try SplitBehavior.parse(obj["behavior"]), invert: obj["invert"] as? Bool ?? false)
+                          try SplitBehavior.parse(obj["behavior"]), invert: obj["invert"]?.boolValue ?? false)
         case "ByteLevel":
-            return .byteLevel(addPrefixSpace: obj["add_prefix_space"] as? Bool ?? true,
-                              useRegex: obj["use_regex"] as? Bool ?? true)
+            return .byteLevel(addPrefixSpace: obj["add_prefix_space"]?.boolValue ?? true,
+                              useRegex: obj["use_regex"]?.boolValue ?? true)
         case "Whitespace": return .whitespace
         case "WhitespaceSplit": return .whitespaceSplit
         case "Metaspace":
-            let rep = (obj["replacement"] as? String ?? "\u{2581}").unicodeScalars.first ?? "\u{2581}"
+            let rep = (obj["replacement"]?.stringValue ?? "\u{2581}").unicodeScalars.first ?? "\u{2581}"
             var scheme = PrependScheme.always
-            if let s = obj["prepend_scheme"] as? String {
+            if let s = obj["prepend_scheme"]?.stringValue {
                 guard let p = PrependScheme(rawValue: s) else {
                     throw EngineError("tokenizer: unsupported Metaspace prepend_scheme \(s)")
                 }
                 scheme = p
-            } else if let add = obj["add_prefix_space"] as? Bool {
+            } else if let add = obj["add_prefix_space"]?.boolValue {
                 scheme = add ? .always : .never
             }
-            return .metaspace(replacement: rep, prepend: scheme, split: obj["split"] as? Bool ?? true)
+            return .metaspace(replacement: rep, prepend: scheme, split: obj["split"]?.boolValue ?? true)
         case "Punctuation":
-            return .punctuation(try SplitBehavior.parse(obj["behavior"] ?? "Isolated"))
+            return .punctuation(try SplitBehavior.parse(obj["behavior"] ?? .string("Isolated")))
         case "Digits":
-            return .digits(individual: obj["individual_digits"] as? Bool ?? false)
+            return .digits(individual: obj["individual_digits"]?.boolValue ?? false)
         default:
             throw EngineError("tokenizer: unsupported pre_tokenizer type \(type)")
         }

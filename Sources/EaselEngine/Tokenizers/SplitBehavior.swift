@@ -1,3 +1,5 @@
+import EaselJSON
+
 /// `tokenizers`' SplitDelimiterBehavior: what happens to the matched delimiters when a piece
 /// is split. Pieces are (range, isMatch) covering the whole text; the result drops empties.
 enum SplitBehavior: String {
@@ -7,9 +9,9 @@ enum SplitBehavior: String {
     case mergedWithNext = "MergedWithNext"
     case contiguous = "Contiguous"
 
-    static func parse(_ any: Any?) throws -> SplitBehavior {
-        guard let s = any as? String, let b = SplitBehavior(rawValue: s) else {
-            throw EngineError("tokenizer: unsupported Split behavior \(String(describing: any))")
+    static func parse(_ json: JSONValue?) throws -> SplitBehavior {
+        guard let s = json?.stringValue, let b = SplitBehavior(rawValue: s) else {
+            throw EngineError("tokenizer: unsupported Split behavior \(json?.serialized ?? "(none)")")
         }
         return b
     }

@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 
 /// A pattern that finds non-overlapping matches in a scalar array, as `tokenizers`' `Pattern`
@@ -34,11 +35,11 @@ enum SplitPattern {
     }
 
     /// Parses `{"String": "..."}` or `{"Regex": "..."}`.
-    static func fromJSON(_ any: Any?, key: String) throws -> SplitPattern {
-        guard let obj = any as? [String: Any] else { throw EngineError("tokenizer: \(key) has no pattern") }
-        if let s = obj["String"] as? String { return .literal(Array(s.unicodeScalars)) }
-        if let r = obj["Regex"] as? String { return try fromRegex(r) }
-        throw EngineError("tokenizer: unsupported pattern in \(key): \(obj.keys.sorted())")
+    static func fromJSON(_ json: JSONValue?, key: String) throws -> SplitPattern {
+        guard let obj = json, case .object(let members) = obj else { throw EngineError("tokenizer: \(key) has no pattern") }
+        if let s = obj["String"]?.stringValue { return .literal(Array(s.unicodeScalars)) }
+        if let r = obj["Regex"]?.stringValue { return try fromRegex(r) }
+        throw EngineError("tokenizer: unsupported pattern in \(key): \(members.map(\.0).sorted())")
     }
 
     /// Non-overlapping matches, left to right, as half-open scalar-index ranges.

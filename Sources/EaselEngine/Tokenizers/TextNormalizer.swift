@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 
 /// The `normalizer` section of a `tokenizer.json`, applied to scalar arrays (never to Swift
@@ -12,14 +13,14 @@ indirect enum TextNormalizer {
     case prepend([Unicode.Scalar])
     case stripAccents
 
-    static func parse(_ any: Any?) throws -> TextNormalizer? {
-        guard let any = any, !(any is NSNull) else { return nil }
-        guard let obj = any as? [String: Any], let type = obj["type"] as? String else {
+    static func parse(_ json: JSONValue?) throws -> TextNormalizer? {
+        guard let obj = json, obj != .null else { return nil }
+        guard let type = obj["type"]?.stringValue else {
             throw EngineError("tokenizer: normalizer is not an object with a type")
         }
         switch type {
         case "Sequence":
-            let items = obj["normalizers"] as? [Any] ?? []
+            let items = obj["normalizers"]?.arrayValue ?? []
             return .sequence(try items.compactMap { try parse($0) })
         case "NFC": return .nfc
         case "NFD": return .nfd
@@ -27,18 +28,18 @@ indirect enum TextNormalizer {
         case "NFKD": return .nfkd
         case "Lowercase": return .lowercase
         case "Replace":
-            let content = obj["content"] as? String ?? ""
+            let content = obj["content"]?.stringValue ?? ""
             return .replace(try SplitPattern.fromJSON(obj["pattern"], key: "normalizer Replace"), Array(content.unicodeScalars))
         case "Strip":
-            return .strip(left: obj["strip_left"] as? Bool ?? true, right: obj["strip_right"] as? Bool ?? true)
+            return .strip(left: obj["strip_left"]?.boolValue ?? true, right: obj["strip_right"]?.boolValue ?? true)
         case "Precompiled":
-            guard let b64 = obj["precompiled_charsmap"] as? String else {
+            guard let b64 = obj["precompiled_charsmap"]?.stringValue else {
                 // A null charsmap means "no normalization" in tokenizers.
                 return .sequence([])
             }
             return .precompiled(try PrecompiledCharsmap(base64: b64))
         case "Prepend":
-            return .prepend(Array((obj["prepend"] as? String ?? "").unicodeScalars))
+            return .prepend(Array((obj["prepend"]?.stringValue ?? "").unicodeScalars))
         case "StripAccents": return .stripAccents
         default:
             throw EngineError("tokenizer: unsupported normalizer type \(type)")

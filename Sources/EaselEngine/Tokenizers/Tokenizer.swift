@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 
 /// A text tokenizer with the behaviour of HuggingFace `tokenizers` (and of transformers'
@@ -30,7 +31,7 @@ public final class Tokenizer {
     let truncateLeft: Bool
 
     init(normalizer: TextNormalizer?, preTokenizer: PreTokenizer?, model: TokenModel, postProcessor: PostProcessor,
-         addedTokens: [AddedToken], config: [String: Any], specialMap: [String: Any],
+         addedTokens: [AddedToken], config: JSONValue, specialMap: JSONValue,
          jsonTruncation: Int? = nil, jsonPadding: (Int, Int)? = nil, jsonPadId: Int? = nil) {
         self.normalizer = normalizer
         self.preTokenizer = preTokenizer
@@ -48,18 +49,14 @@ public final class Tokenizer {
         eosId = tokenId("eos_token")
         bosId = tokenId("bos_token")
         unkId = tokenId("unk_token")
-        if let m = config["model_max_length"] as? Double, m.isFinite, m > 0, m < 1e9 { modelMaxLength = Int(m) }
-        else if let m = config["model_max_length"] as? Int, m > 0, m < 1_000_000_000 { modelMaxLength = m }
+        // Often a huge float (1e30) meaning "no limit".
+        if let m = config["model_max_length"]?.doubleValue, m.isFinite, m > 0, m < 1e9 { modelMaxLength = Int(m) }
         else { modelMaxLength = nil }
-        padLeft = (config["padding_side"] as? String) == "left"
-        truncateLeft = (config["truncation_side"] as? String) == "left"
+        padLeft = (config["padding_side"]?.stringValue) == "left"
+        truncateLeft = (config["truncation_side"]?.stringValue) == "left"
     }
 
-    static func tokenContent(_ v: Any) -> String? {
-        if let s = v as? String { return s }
-        if let d = v as? [String: Any] { return d["content"] as? String }
-        return nil
-    }
+    static func tokenContent(_ v: JSONValue) -> String? { v.stringValue ?? v["content"]?.stringValue }
 
     // MARK: Loading
 
@@ -70,8 +67,8 @@ public final class Tokenizer {
         guard fm.fileExists(atPath: folder.path) else {
             throw EngineError("tokenizer: folder \(folder.path) does not exist")
         }
-        let config = try readJSONObject(folder.appendingPathComponent("tokenizer_config.json"), optional: true) ?? [:]
-        let specialMap = try readJSONObject(folder.appendingPathComponent("special_tokens_map.json"), optional: true) ?? [:]
+        let config = try readJSONObject(folder.appendingPathComponent("tokenizer_config.json"), optional: true) ?? .object([])
+        let specialMap = try readJSONObject(folder.appendingPathComponent("special_tokens_map.json"), optional: true) ?? .object([])
         let tj = folder.appendingPathComponent("tokenizer.json")
         if fm.fileExists(atPath: tj.path) {
             guard let obj = try readJSONObject(tj, optional: false) else { throw EngineError("tokenizer: cannot read \(tj.path)") }
@@ -87,41 +84,41 @@ public final class Tokenizer {
         throw EngineError("tokenizer: \(folder.path) has neither tokenizer.json nor vocab.json + merges.txt")
     }
 
-    static func readJSONObject(_ url: URL, optional: Bool) throws -> [String: Any]? {
+    static func readJSONObject(_ url: URL, optional: Bool) throws -> JSONValue? {
         guard FileManager.default.fileExists(atPath: url.path) else {
             if optional { return nil }
             throw EngineError("tokenizer: missing file \(url.path)")
         }
-        let data = try Data(contentsOf: url)
-        guard let obj = try TokenizerJSON.parse(data, name: url.lastPathComponent) as? [String: Any] else {
+        let obj = try TokenizerJSON.read(url)
+        guard case .object = obj else {
             throw EngineError("tokenizer: \(url.lastPathComponent) is not a JSON object")
         }
         return obj
     }
 
     /// Builds a tokenizer from a parsed `tokenizer.json`.
-    static func fromTokenizerJSON(_ obj: [String: Any], config: [String: Any] = [:], specialMap: [String: Any] = [:]) throws -> Tokenizer {
+    static func fromTokenizerJSON(_ obj: JSONValue, config: JSONValue = .object([]), specialMap: JSONValue = .object([])) throws -> Tokenizer {
         let normalizer = try TextNormalizer.parse(obj["normalizer"])
         let pre = try PreTokenizer.parse(obj["pre_tokenizer"])
         let model = try parseModel(obj["model"])
         let post = try PostProcessor.parse(obj["post_processor"])
         var added: [AddedToken] = []
-        for t in obj["added_tokens"] as? [Any] ?? [] {
-            guard let d = t as? [String: Any] else { continue }
+        for d in obj["added_tokens"]?.arrayValue ?? [] {
+            guard case .object = d else { continue }
             added.append(try AddedToken(json: d))
         }
         var truncation: Int? = nil
-        if let t = obj["truncation"] as? [String: Any] {
-            if let dir = t["direction"] as? String, dir != "Right" {
+        if let t = obj["truncation"], case .object = t {
+            if let dir = t["direction"]?.stringValue, dir != "Right" {
                 throw EngineError("tokenizer: unsupported truncation direction \(dir)")
             }
-            truncation = t["max_length"] as? Int
+            truncation = t["max_length"]?.integerLiteralValue
         }
         var padding: (Int, Int)? = nil
         var padId: Int? = nil
-        if let p = obj["padding"] as? [String: Any] {
-            padId = p["pad_id"] as? Int
-            if let strategy = p["strategy"] as? [String: Any], let fixed = strategy["Fixed"] as? Int {
+        if let p = obj["padding"], case .object = p {
+            padId = p["pad_id"]?.integerLiteralValue
+            if let fixed = p["strategy"]?["Fixed"]?.integerLiteralValue {
                 padding = (fixed, padId ?? 0)
             }
         }
@@ -130,44 +127,44 @@ public final class Tokenizer {
                          jsonTruncation: truncation, jsonPadding: padding, jsonPadId: padId)
     }
 
-    static func parseModel(_ any: Any?) throws -> TokenModel {
-        guard let m = any as? [String: Any] else { throw EngineError("tokenizer: tokenizer.json has no model") }
-        let type = m["type"] as? String ?? (m["merges"] != nil ? "BPE" : "")
+    static func parseModel(_ json: JSONValue?) throws -> TokenModel {
+        guard let m = json, case .object = m else { throw EngineError("tokenizer: tokenizer.json has no model") }
+        let type = m["type"]?.stringValue ?? (m["merges"] != nil ? "BPE" : "")
         switch type {
         case "BPE":
             guard let vocab = TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: BPE model has no vocab") }
             var merges: [([UInt8], [UInt8])] = []
-            for item in m["merges"] as? [Any] ?? [] {
-                if let s = item as? String {
+            for item in m["merges"]?.arrayValue ?? [] {
+                if let s = item.stringValue {
                     let b = Array(s.utf8)
                     guard let sp = b.firstIndex(of: 0x20) else { throw EngineError("tokenizer: bad BPE merge \(s)") }
                     merges.append((Array(b[..<sp]), Array(b[(sp + 1)...])))
-                } else if let a = item as? [String], a.count == 2 {
-                    merges.append((Array(a[0].utf8), Array(a[1].utf8)))
+                } else if let a = item.arrayValue, a.count == 2, let left = a[0].stringValue, let right = a[1].stringValue {
+                    merges.append((Array(left.utf8), Array(right.utf8)))
                 } else {
-                    throw EngineError("tokenizer: bad BPE merge entry \(item)")
+                    throw EngineError("tokenizer: bad BPE merge entry \(item.serialized)")
                 }
             }
-            if let d = m["dropout"], !(d is NSNull) { throw EngineError("tokenizer: BPE dropout is not supported") }
-            return try BPEModel(vocab: vocab, merges: merges, unkToken: m["unk_token"] as? String,
-                                continuingPrefix: m["continuing_subword_prefix"] as? String ?? "",
-                                endOfWordSuffix: m["end_of_word_suffix"] as? String ?? "",
-                                fuseUnk: m["fuse_unk"] as? Bool ?? false,
-                                byteFallback: m["byte_fallback"] as? Bool ?? false,
-                                ignoreMerges: m["ignore_merges"] as? Bool ?? false)
+            if let d = m["dropout"], d != .null { throw EngineError("tokenizer: BPE dropout is not supported") }
+            return try BPEModel(vocab: vocab, merges: merges, unkToken: m["unk_token"]?.stringValue,
+                                continuingPrefix: m["continuing_subword_prefix"]?.stringValue ?? "",
+                                endOfWordSuffix: m["end_of_word_suffix"]?.stringValue ?? "",
+                                fuseUnk: m["fuse_unk"]?.boolValue ?? false,
+                                byteFallback: m["byte_fallback"]?.boolValue ?? false,
+                                ignoreMerges: m["ignore_merges"]?.boolValue ?? false)
         case "Unigram":
             var vocab: [(String, Double)] = []
-            for item in m["vocab"] as? [Any] ?? [] {
-                guard let pair = item as? [Any], pair.count == 2, let s = pair[0] as? String,
-                      let score = (pair[1] as? Double) ?? (pair[1] as? Int).map(Double.init) else {
+            for item in m["vocab"]?.arrayValue ?? [] {
+                guard let pair = item.arrayValue, pair.count == 2, let s = pair[0].stringValue,
+                      let score = pair[1].doubleValue else {
                     throw EngineError("tokenizer: bad Unigram vocab entry")
                 }
                 vocab.append((s, score))
             }
-            return try UnigramModel(vocab: vocab, unkId: m["unk_id"] as? Int, byteFallback: m["byte_fallback"] as? Bool ?? false)
+            return try UnigramModel(vocab: vocab, unkId: m["unk_id"]?.integerLiteralValue, byteFallback: m["byte_fallback"]?.boolValue ?? false)
         case "WordLevel":
             guard let vocab = TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: WordLevel model has no vocab") }
-            return try WordLevelModel(vocab: vocab, unkToken: m["unk_token"] as? String)
+            return try WordLevelModel(vocab: vocab, unkToken: m["unk_token"]?.stringValue)
         default:
             throw EngineError("tokenizer: unsupported model type \(type.isEmpty ? "(none)" : type)")
         }

@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -69,7 +70,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard header.first == UInt8(ascii: "{") else { throw err("header does not start with '{'") }
 
         let json: JSONValue
-        do { json = try JSONValue.parse(header) } catch {
+        do { json = try JSONValue.parse(header, limits: .safetensorsHeader) } catch {
             throw err("header: \(error)")
         }
         guard case let .object(members) = json else { throw err("header is not a JSON object") }
@@ -110,7 +111,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
             var count = 1
             var overflow = false
             for d in dims {
-                guard case let .int(v) = d, v >= 0 else { throw terr("shape \(Self.describe(dims)) has an entry that is not a non-negative integer") }
+                guard let v = d.integerLiteralValue, v >= 0 else { throw terr("shape \(Self.describe(dims)) has an entry that is not a non-negative integer") }
                 shape.append(v)
                 let (p, o) = count.multipliedReportingOverflow(by: v)
                 overflow = overflow || o
@@ -123,7 +124,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
             guard !o2 else { throw terr("shape \(shape) byte size overflows") }
 
             guard case let .array(offs)? = offsetsV, offs.count == 2,
-                  case let .int(begin) = offs[0], case let .int(end) = offs[1] else {
+                  let begin = offs[0].integerLiteralValue, let end = offs[1].integerLiteralValue else {
                 throw terr("'data_offsets' must be an array of two integers")
             }
             guard begin >= 0, begin <= end else { throw terr("data_offsets [\(begin), \(end)] are not ordered and non-negative") }
@@ -163,7 +164,6 @@ public final class SafeTensorsFile: @unchecked Sendable {
     private static func describe(_ dims: [JSONValue]) -> String {
         "[" + dims.map { v -> String in
             switch v {
-            case let .int(i): return String(i)
             case let .number(s): return s
             case let .string(s): return "\"\(s)\""
             default: return v.typeName

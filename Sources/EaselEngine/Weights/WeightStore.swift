@@ -1,3 +1,4 @@
+import EaselJSON
 import Foundation
 
 /// The weights of one diffusers component folder (e.g. `transformer/`, `vae/`, `text_encoder/`).
@@ -90,11 +91,10 @@ public final class WeightStore: @unchecked Sendable {
             throw err("cannot read \(url.lastPathComponent): \(error.localizedDescription)")
         }
         let json: JSONValue
-        do { json = try JSONValue.parse(data) } catch {
+        do { json = try JSONValue.parse(data, limits: .safetensorsHeader) } catch {
             throw err("\(url.lastPathComponent): \(error)")
         }
-        guard case let .object(top) = json,
-              case let .object(entries)? = top.first(where: { $0.key == "weight_map" })?.value else {
+        guard case let .object(entries)? = json["weight_map"] else {
             throw err("\(url.lastPathComponent) has no 'weight_map' object")
         }
         var map: [String: String] = [:]

@@ -1,13 +1,22 @@
+import EaselJSON
+import EaselJobs
 import Foundation
 
 /// The API's job object and webhook payload (API.md, "The job object" and "Webhooks"), rendered from a record.
 /// The HTTP routes and the webhook sender use the same rendering, so a webhook's `data` is exactly what GET returns.
+/// The store is handed `renderer(imageURLBase:)` and knows nothing of this format.
 public enum JobJSON {
+    /// What the job store renders with: this format with `server.public_url`'s image URLs.
+    public static func renderer(imageURLBase: String) -> JobRenderer {
+        JobRenderer(job: { render($0, imageURLBase: imageURLBase) },
+                    webhookPayload: { webhookPayload($0, imageURLBase: imageURLBase) })
+    }
+
     /// `imageURLBase` is `server.public_url` without a trailing slash, or "" for relative image URLs.
     public static func render(_ job: JobRecord, imageURLBase: String = "") -> Data {
         var w = JSONWriter()
         write(job, imageURLBase: imageURLBase, into: &w)
-        return w.bytes
+        return Data(w.bytes)
     }
 
     /// `{"type": "job.<status>", "timestamp": "…", "data": {job}}` for a terminal job.
@@ -18,7 +27,7 @@ public enum JobJSON {
         w.key("timestamp"); w.string(Timestamp.rfc3339(job.completedAt ?? Date()))
         w.key("data"); write(job, imageURLBase: imageURLBase, into: &w)
         w.endObject()
-        return w.bytes
+        return Data(w.bytes)
     }
 
     public static func imageURL(jobID: String, index: Int, base: String) -> String {
