@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// The GPU door on a machine without a GPU: every failure is a `CUDAError` that says what was missing.
-/// (On a CUDA machine `Scripts/gpu-check` drives the same shim from C: Kernels/test_shim.c.)
+/// (On a CUDA machine `Scripts/gpu-check` drives the same shim from C: Kernels/test/test_shim.c.)
 final class CUDADeviceTests: XCTestCase {
     var hasGPU: Bool { FileManager.default.fileExists(atPath: "/dev/nvidia0") }
 
