@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time the phases of one train.py step on this machine (render, forward, backward, AdamW).
 
-    U=2 SIZE=64 B=64 WIDTH=128 [COMPILE=1] /work/venv/bin/python Training/easel-shapes/profile_step.py
+    U=2 SIZE=64 B=64 WIDTH=128 [COMPILE=1] ./venv/bin/python Training/easel-shapes/profile_step.py
 
 Environment: U pixel_unshuffle factor, SIZE image side, B batch, WIDTH transformer width, COMPILE=1 torch.compile.
 Prints samples/s and ms per phase, averaged over 20 steps after 5 warm-up steps (the numbers in
