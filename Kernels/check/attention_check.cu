@@ -12,7 +12,7 @@
 // Small cases come first and the mma path before the wgmma path in each case, so if the new kernel traps (its barrier
 // waits trap after seconds instead of hanging) the earlier results are already in the log.
 //   build/kernels/attention_check [--seed N] [--reps N] [--warmup N] [--no-bench]
-#include "../common.h"
+#include "common.h"
 
 using namespace easel_check;
 using easel_ref::Rng;

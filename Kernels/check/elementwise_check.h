@@ -3,7 +3,7 @@
 // output element written, nothing between output rows touched). Same protocol as rmsnorm_check.cu.
 #pragma once
 
-#include "../common.h"
+#include "common.h"
 
 namespace easel_check {
 

@@ -5,7 +5,7 @@
 // shift/scale are taken, as in FLUX, from one [B, 6 * D] modulation tensor (chunks 0 and 1, batch stride 6 * D)
 // unless a case says otherwise.
 //   build/kernels/layernorm_adaln_check [--seed N] [--reps N] [--warmup N] [--no-bench]
-#include "../common.h"
+#include "common.h"
 
 using namespace easel_check;
 using easel_ref::Rng;

@@ -4,7 +4,7 @@
 // reference must meet the acceptance rule of reference.h. Bench cases are then timed (median of --reps runs, L2
 // flushed before each) and re-checked bit for bit after the timing runs.
 //   build/kernels/rmsnorm_check [--seed N] [--reps N] [--warmup N] [--no-bench]
-#include "../common.h"
+#include "common.h"
 
 using namespace easel_check;
 using easel_ref::Rng;

@@ -4,13 +4,13 @@ import XCTest
 @testable import EaselEngine
 
 /// The CUDA backend's orchestration on a machine without a GPU: `CUDAFluxTransformer` runs through the real shim
-/// against Kernels/host/easel_host_emulation.c (host memory, plain loops with each kernel's documented semantics,
+/// against Kernels/test/easel_host_emulation.c (host memory, plain loops with each kernel's documented semantics,
 /// bf16 storage), and must match the CPU backend within what bf16 explains. That the CUDA kernels themselves match
 /// those semantics is each kernel's check program's job on a GPU (Scripts/gpu-check).
 final class CUDABackendTests: XCTestCase {
     static let emulationLibrary: Result<String, Error> = Result {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let source = root.appendingPathComponent("Kernels/host/easel_host_emulation.c").path
+        let source = root.appendingPathComponent("Kernels/test/easel_host_emulation.c").path
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("easel-emu-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let lib = dir.appendingPathComponent("libeasel_host_emulation.so").path

@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// The GPU door on a machine without a GPU: every failure is a `CUDAError` that says what was missing.
-/// (On a CUDA machine `Scripts/gpu-check` drives the same shim from C: Kernels/test_shim.c.)
+/// (On a CUDA machine `Scripts/gpu-check` drives the same shim from C: Kernels/test/test_shim.c.)
 final class CUDADeviceTests: XCTestCase {
     var hasGPU: Bool { FileManager.default.fileExists(atPath: "/dev/nvidia0") }
 
@@ -17,7 +17,7 @@ final class CUDADeviceTests: XCTestCase {
     /// With a real libcudart (the PyPI one that Scripts/ci-kernels installs) but no GPU or driver, the error is the
     /// CUDA runtime's own.
     func testRealRuntimeWithoutGPUReportsTheCUDAError() throws {
-        let venvs = ["/tmp/easel-cuda-venv", "/work/cuda-venv"]
+        let venvs = [ProcessInfo.processInfo.environment["EASEL_CUDA_VENV"], "/tmp/easel-cuda-venv"].compactMap { $0 }
         let runtime = venvs.lazy.compactMap { venv -> String? in
             guard let e = FileManager.default.enumerator(atPath: venv) else { return nil }
             for case let path as String in e where (path as NSString).lastPathComponent.hasPrefix("libcudart.so") {

@@ -2,7 +2,7 @@ import XCTest
 @testable import EaselEngine
 
 /// CLIPTextModel and T5EncoderModel against transformers references from
-/// Scripts/fixtures/make_component_refs.py (tiny random models; relative error ≤ 1e-4 in f32).
+/// Tools/fixtures/make_component_refs.py (tiny random models; relative error ≤ 1e-4 in f32).
 final class EncoderTests: XCTestCase {
     static let tolerance = 1e-4
 

@@ -76,7 +76,7 @@ final class PNGTests: XCTestCase {
         assertThrowsEngineError(try PNGEncoder.decode(ihdrBad), "CRC")
     }
 
-    // Fixtures/png/make_fixture.py (PIL) draws r = 50x, g = 60y, b = (37x + 11y²) % 256, a = 255 - 40x on 5×4.
+    // Tools/fixtures/make_png.py (PIL) draws r = 50x, g = 60y, b = (37x + 11y²) % 256, a = 255 - 40x on 5×4.
     func expectedFixturePixels() -> [UInt8] {
         var out: [UInt8] = []
         for y in 0..<4 { for x in 0..<5 { out += [UInt8(50 * x), UInt8(60 * y), UInt8((37 * x + 11 * y * y) % 256)] } }

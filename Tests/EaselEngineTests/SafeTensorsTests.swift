@@ -146,7 +146,7 @@ final class SafeTensorsTests: XCTestCase {
     }
 
     func test_pythonSafetensorsFixture_readsExactValues() throws {
-        // Made by Fixtures/safetensors/make_fixture.py (Python `safetensors.torch.save_file`).
+        // Made by Tools/fixtures/make_safetensors.py (Python `safetensors.torch.save_file`).
         let f = try SafeTensorsFile(url: try fixture("safetensors/tiny.safetensors"))
         XCTAssertEqual(f.names, ["a.f32", "b.f16", "c.bf16", "d.i64", "e.bool"])
         XCTAssertEqual(f.metadata, ["format": "pt", "note": "easel fixture"])

@@ -4,7 +4,7 @@ import XCTest
 
 /// The bundled trained model (Config/models/easel-shapes) through the Swift engine:
 /// parity with the PyTorch reference sampler, the Swift port of the shapes analyzer, and a small held-out
-/// quality check. Fixtures: Tests/EaselEngineTests/Fixtures/shapes/ (Scripts/fixtures/make_shapes_parity.py).
+/// quality check. Fixtures: Tests/EaselEngineTests/Fixtures/shapes/ (Tools/fixtures/make_shapes_parity.py).
 final class ShapesModelTests: XCTestCase {
     static let modelFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../Config/models/easel-shapes").standardizedFileURL

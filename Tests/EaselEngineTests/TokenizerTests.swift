@@ -4,7 +4,7 @@ import XCTest
 @testable import EaselEngine
 
 /// Parity with HuggingFace `tokenizers` / transformers on the fixtures written by
-/// Scripts/fixtures/tokenizers.py (ids for ~1,000 strings per tokenizer folder).
+/// Tools/fixtures/tokenizers.py (ids for ~1,000 strings per tokenizer folder).
 final class TokenizerTests: XCTestCase {
     static let root = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("tokenizers")
 

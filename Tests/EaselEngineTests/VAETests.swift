@@ -1,7 +1,7 @@
 import XCTest
 @testable import EaselEngine
 
-/// AutoencoderKL decoder against diffusers references from Scripts/fixtures/make_component_refs.py.
+/// AutoencoderKL decoder against diffusers references from Tools/fixtures/make_component_refs.py.
 final class VAETests: XCTestCase {
     func vaeCase(_ name: String, scaling: Float, shift: Float, file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try componentFixture(name)

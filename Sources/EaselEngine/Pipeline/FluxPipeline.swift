@@ -18,7 +18,7 @@ public struct EaselModelConfig: Codable, Sendable {
     public var height: Int?
     /// What the transformer outputs: "velocity" (FLUX, the default) or "sample", the clean latents x0, which the
     /// pipeline turns into the velocity (x_t − x0) / max(σ, 0.05) before guidance and the Euler step (a model
-    /// trained that way by `Scripts/train_shapes.py --predict sample`).
+    /// trained that way by `Training/easel-shapes/train.py --predict sample`).
     public var prediction: String = "velocity"
 
     enum CodingKeys: String, CodingKey, CaseIterable {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Swift port of `Scripts/shapes_analyzer.py` (the deterministic reader of shapes-world images), for tests.
+/// Swift port of `Training/easel-shapes/analyzer.py` (the deterministic reader of shapes-world images), for tests.
 ///
 /// Same method, same constants, same f32/f64 split as the numpy code:
 ///  1. background = per-channel median of the 2-pixel border ring (rows 0-1, the last two rows, columns 0-1 and
@@ -19,7 +19,7 @@ enum ShapesAnalyzer {
                                      [245, 245, 245], [15, 15, 15], [245, 140, 20], [140, 50, 180]]
     static let shapes = ["circle", "square", "triangle"]
     static let protos: [[Float]] = [[0.785, 0.5], [1.0, 0.5], [0.5, 0.25]]  // order of `shapes`
-    /// (row, col) → position name, as shapes_world.POSITIONS.
+    /// (row, col) → position name, as world.POSITIONS (Training/easel-shapes/world.py).
     static let positions = [["top_left", "top", "top_right"], ["left", "center", "right"],
                             ["bottom_left", "bottom", "bottom_right"]]
     static let attributes = ["colour", "background", "position", "shape", "size"]
@@ -162,7 +162,7 @@ enum ShapesAnalyzer {
         return res
     }
 
-    /// Per-attribute accuracy plus "all" (every attribute right), as shapes_analyzer.score.
+    /// Per-attribute accuracy plus "all" (every attribute right), as analyzer.score.
     static func score(_ readings: [Reading], _ truths: [Reading]) -> [String: Double] {
         var acc = [String: Double]()
         for a in attributes + ["all"] { acc[a] = 0 }

@@ -2,7 +2,7 @@
 
 * FluxMini: a re-implementation of diffusers' FluxTransformer2DModel with the same
   parameter names and the same math (checked against diffusers by
-  Scripts/check_shapes_model.py).
+  Training/easel-shapes/check_model.py).
 * Tokenizers: WordLevel tokenizer.json files for the CLIP and T5 slots.
 * Text encoders: transformers CLIPTextModel / T5EncoderModel, built from small configs.
 * Pixel-space latents: pixel_unshuffle(2) + FluxPipeline packing, image/text ids.
@@ -479,7 +479,7 @@ class ShapesPipeline:
                         v = v[b:] + cfg * (v[:b] - v[b:])
                     else:
                         v = self.transformer(x, ctx, pooled, t, ids, txt).float()
-                    if e.get("prediction", "velocity") == "sample":  # the model gave x0 (train_shapes --predict)
+                    if e.get("prediction", "velocity") == "sample":  # the model gave x0 (train.py --predict)
                         v = (x - v) / max(float(sig[k]), 0.05)
                     x = x + (float(sig[k + 1]) - float(sig[k])) * v
             outs.append(tokens_to_images(x, H, W, u).cpu())

@@ -8,7 +8,7 @@
  * it with the CPU backend. What it cannot show is that the CUDA kernels match these loops: each kernel's check
  * program does that on a GPU against a float64 reference (Scripts/gpu-check).
  *
- *   cc -O2 -shared -fPIC -o libeasel_host_emulation.so Kernels/host/easel_host_emulation.c -lm
+ *   cc -O2 -shared -fPIC -o libeasel_host_emulation.so Kernels/test/easel_host_emulation.c -lm
  */
 #include <math.h>
 #include <stdint.h>

@@ -10,7 +10,7 @@ empty prompt for true classifier-free guidance.
 
 Needs torch, transformers, tokenizers, safetensors, numpy (NOT diffusers).
 
-  python3 Scripts/train_shapes.py --device cuda --minutes 6 --out OUT/easel-shapes
+  python3 Training/easel-shapes/train.py --device cuda --minutes 6 --out OUT/easel-shapes
 
 --minutes is the whole wall-clock budget of the script (from its start):
 training stops --eval-reserve seconds before it, then the model folder is written,
@@ -38,11 +38,11 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import shapes_analyzer as SA  # noqa: E402
-import shapes_world as W  # noqa: E402
-from shapes_flux import (easel_file, DEFAULT_TRANSFORMER_CONFIG, FluxMini, ShapesPipeline, build_text_encoders,  # noqa: E402
-                         build_tokenizer, build_vocab, encode_ids, encode_text, image_ids,
-                         images_to_tokens, save_folder, scheduler_config, transformer_flops)
+import analyzer as SA  # noqa: E402
+import world as W  # noqa: E402
+from model import (easel_file, DEFAULT_TRANSFORMER_CONFIG, FluxMini, ShapesPipeline, build_text_encoders,  # noqa: E402
+                   build_tokenizer, build_vocab, encode_ids, encode_text, image_ids,
+                   images_to_tokens, save_folder, scheduler_config, transformer_flops)
 
 
 def log(*a):
@@ -466,7 +466,7 @@ def main(argv=None):
         f.write("\n")
     W.write_png(os.path.join(args.out, "samples.png"), W.grid(list(u8[:48]), 8))
     total_s = time.time() - T_START
-    cmd = "python3 Scripts/train_shapes.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python3 Training/easel-shapes/train.py " + " ".join(sys.argv[1:] if argv is None else argv)
     write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, step, train_s, total_s, curve, rows,
                  chosen, final, extra, evals, dev, cmd, stopped_early, probes, len(probe_set), probe_every)
     log(f"done in {total_s:.1f}s; wrote {args.out}")
@@ -489,7 +489,7 @@ def write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, steps, train_
         "# easel-shapes",
         "",
         "Easel's bundled tiny FLUX-architecture text-to-image model, trained from scratch on the",
-        f"procedurally generated shapes world (`Scripts/shapes_world.py`, world `{W.WORLD_VERSION}`).",
+        f"procedurally generated shapes world (`Training/easel-shapes/world.py`, world `{W.WORLD_VERSION}`).",
         "Pixel space, no VAE: see `easel.json`.  Prompts: `a {small|large} {colour} {shape} {position} on a"
         " {colour} background`.",
         "",
@@ -521,8 +521,8 @@ def write_readme(args, easel, tcfg, n_tr, n_te, gflop, batch, amp, steps, train_
         "",
         "## Evaluation",
         "",
-        f"Deterministic analyzer (`Scripts/shapes_analyzer.py`) on {len(evals)} held-out combinations (never"
-        f" trained on; `shapes_world.is_held_out`, a sha256 rule, ~10%, split seed {args.split_seed}),"
+        f"Deterministic analyzer (`Training/easel-shapes/analyzer.py`) on {len(evals)} held-out combinations (never"
+        f" trained on; `world.is_held_out`, a sha256 rule, ~10%, split seed {args.split_seed}),"
         " canonical prompt, accuracy in %.",
         "",
         "Selection grid (noise seeds 0.." + str(args.select_seeds - 1) + "):",

@@ -26,11 +26,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 
 def _load_tokenizer_builder():
-    # Our fixture tokenizer builder is Scripts/fixtures/tokenizers.py; load it by path, since the name
+    # Our fixture tokenizer builder is Tools/fixtures/tokenizers.py; load it by path, since the name
     # `tokenizers` is HF's library, which transformers has already imported.
     import importlib.util
     spec = importlib.util.spec_from_file_location("easel_fixture_tokenizers",
-                                                  os.path.join(ROOT, "Scripts", "fixtures", "tokenizers.py"))
+                                                  os.path.join(ROOT, "Tools", "fixtures", "tokenizers.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -105,10 +105,10 @@ def psnr(a, b):
 
 def bench_shapes(args):
     """The bundled default model at its defaults (64x64, 8 steps, true CFG 2.5 = 16 transformer passes) through
-    easel against the PyTorch sampler it was trained with (Scripts/shapes_flux.py, the same FLUX modules in eager
-    f32), same prompt, same thread count. Noise differs (each side's own generator), so PSNR is not comparable."""
-    sys.path.insert(0, os.path.join(ROOT, "Scripts"))
-    from shapes_flux import load_folder
+    easel against the PyTorch sampler it was trained with (Training/easel-shapes/model.py, the same FLUX modules in
+    eager f32), same prompt, same thread count. Noise differs (each side's own generator), so PSNR is not comparable."""
+    sys.path.insert(0, os.path.join(ROOT, "Training", "easel-shapes"))
+    from model import load_folder
     folder = os.path.join(ROOT, "Config", "models", "easel-shapes")
     prompt = "a large green triangle in the bottom left corner on a white background"
     t0 = time.perf_counter()

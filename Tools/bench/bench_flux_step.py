@@ -4,12 +4,12 @@
 Times the same shapes `easel bench-transformer` runs (random weights at FLUX.1-schnell's dimensions, 1024x1024 =
 4096 image tokens, 512 text tokens, batch 1):
   * diffusers' FluxTransformer2DModel, when diffusers can be imported (eager, its default attention processor);
-  * Scripts/shapes_flux.FluxMini otherwise and always: our own PyTorch mirror of that module (the parity fixtures
-    check it against diffusers), eager, with F.scaled_dot_product_attention.
+  * FluxMini (Training/easel-shapes/model.py) otherwise and always: our own PyTorch mirror of that module (the
+    parity fixtures check it against diffusers), eager, with F.scaled_dot_product_attention.
 Weights are made on the GPU (meta-device construction, then uniform init in place), so nothing large crosses PCIe.
 Prints RESULT lines: `RESULT flux_step torch_<impl> WxH batch B ms M`.
 
-  python3 Scripts/bench_flux_step.py [--width 1024 --height 1024 --text-tokens 512 --repeat 5]
+  python3 Tools/bench/bench_flux_step.py [--width 1024 --height 1024 --text-tokens 512 --repeat 5]
 """
 import argparse
 import os
@@ -18,7 +18,7 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Training", "easel-shapes"))
 
 FLUX1 = dict(patch_size=1, in_channels=64, out_channels=None, num_layers=19, num_single_layers=38,
              attention_head_dim=128, num_attention_heads=24, joint_attention_dim=4096, pooled_projection_dim=768,
@@ -44,7 +44,7 @@ def build(kind, cfg, device):
             from diffusers import FluxTransformer2DModel
             m = FluxTransformer2DModel(**{k: v for k, v in cfg.items()})
         else:
-            from shapes_flux import FluxMini
+            from model import FluxMini
             m = FluxMini(**cfg)
     m = m.to_empty(device=device).to(torch.bfloat16).eval()
     init_random(m, 0, device)

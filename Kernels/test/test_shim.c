@@ -2,7 +2,7 @@
  * loads the CUDA runtime and libeasel_kernels.so through the shim, runs RMSNorm through it against a float64 CPU
  * reference, and checks that bad calls come back as messages (kernel argument errors, an impossible allocation).
  *
- *   cc -O2 -std=c11 -I Sources/CEaselCUDA/include Kernels/test_shim.c Sources/CEaselCUDA/easel_cuda.c -ldl -lm
+ *   cc -O2 -std=c11 -I Sources/CEaselCUDA/include Kernels/test/test_shim.c Sources/CEaselCUDA/easel_cuda.c -ldl -lm
  *   ./a.out build/kernels/libeasel_kernels.so        (EASEL_CUDART=/path/libcudart.so.N if not on the loader path)
  *
  * Exit status: 0 pass, 1 a check failed, 2 no usable GPU (the message says why). */

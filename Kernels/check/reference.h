@@ -1,5 +1,5 @@
 // Plain C++ (no CUDA) reference code for the kernel checks: bf16 conversion, float64 references, error metrics.
-// Shared by the check programs (check/*.cu) and the CPU unit test (test_reference.cpp).
+// Shared by the check programs (check/*.cu, through common.h) and the CPU unit test (../test/test_reference.cpp).
 #pragma once
 
 #include <algorithm>

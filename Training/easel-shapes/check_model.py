@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Check an easel-shapes model folder against diffusers + transformers (needs diffusers).
 
-  python Scripts/check_shapes_model.py Config/models/easel-shapes
+  python Training/easel-shapes/check_model.py Config/models/easel-shapes
 
 1. diffusers FluxTransformer2DModel.from_pretrained(folder/transformer) loads the
-   weights strictly and its outputs equal Scripts/shapes_flux.FluxMini's;
+   weights strictly and its outputs equal FluxMini (Training/easel-shapes/model.py)'s;
 2. transformers PreTrainedTokenizerFast on tokenizer/ and tokenizer_2/ (padding to
    max_length as FluxPipeline asks) gives the ids of our `tokenizers` encoding;
 3. diffusers FlowMatchEulerDiscreteScheduler from scheduler/ gives our sigmas;
 4. diffusers FluxPipeline (vae=None, output_type="latent", given the packed initial
-   noise) produces the same images as Scripts/shapes_flux.ShapesPipeline, with and
+   noise) produces the same images as ShapesPipeline (Training/easel-shapes/model.py), with and
    without true CFG.
 Prints max abs differences; exits 1 if any exceeds its tolerance.
 """
@@ -22,15 +22,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shapes_flux import (encode_ids, image_ids, initial_noise, load_folder, pack, sigma_schedule,  # noqa: E402
-                         tokens_to_images)
+from model import (encode_ids, image_ids, initial_noise, load_folder, pack, sigma_schedule,  # noqa: E402
+                   tokens_to_images)
 
 warnings.filterwarnings("ignore")
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("folder", nargs="?", default=os.path.join(os.path.dirname(__file__), "..", "Config", "models",
+    ap.add_argument("folder", nargs="?", default=os.path.join(os.path.dirname(__file__), "..", "..", "Config", "models",
                                                               "easel-shapes"))
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()

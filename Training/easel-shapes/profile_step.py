@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Time the phases of one train_shapes.py step on this machine (render, forward, backward, AdamW).
+"""Time the phases of one train.py step on this machine (render, forward, backward, AdamW).
 
-    U=2 SIZE=64 B=64 WIDTH=128 [COMPILE=1] /work/venv/bin/python Scripts/profile_train_step.py
+    U=2 SIZE=64 B=64 WIDTH=128 [COMPILE=1] ./venv/bin/python Training/easel-shapes/profile_step.py
 
 Environment: U pixel_unshuffle factor, SIZE image side, B batch, WIDTH transformer width, COMPILE=1 torch.compile.
 Prints samples/s and ms per phase, averaged over 20 steps after 5 warm-up steps (the numbers in
@@ -11,9 +11,9 @@ import sys, time, os
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch, torch.nn.functional as F
 torch.set_flush_denormal(True)
-import shapes_world as W
-from shapes_flux import DEFAULT_TRANSFORMER_CONFIG, FluxMini, build_text_encoders, build_vocab, encode_text, image_ids, images_to_tokens
-import train_shapes as T
+import world as W
+from model import DEFAULT_TRANSFORMER_CONFIG, FluxMini, build_text_encoders, build_vocab, encode_text, image_ids, images_to_tokens
+import train as T
 u = int(os.environ.get("U", "2")); size = int(os.environ.get("SIZE", "64")); B = int(os.environ.get("B", "64"))
 width = int(os.environ.get("WIDTH","128")); comp = os.environ.get("COMPILE") == "1"
 train_t, held_t = W.split(0)

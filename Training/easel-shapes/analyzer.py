@@ -2,7 +2,7 @@
 """Deterministic analyzer for the shapes world (numpy only).
 
 analyze(img) -> {"colour", "background", "position", "shape", "size"} for a
-uint8 HxWx3 image, with the same vocabulary as shapes_world.  Method:
+uint8 HxWx3 image, with the same vocabulary as world.py.  Method:
 
   1. background = the per-channel median of the 2-pixel border ring, snapped to
      the nearest named colour;
@@ -15,17 +15,14 @@ uint8 HxWx3 image, with the same vocabulary as shapes_world.  Method:
      the bounding box, share of the mask in the top half of its box):
      square (1.0, 0.5), circle (0.785, 0.5), triangle (0.5, 0.25).
 
-`python Scripts/shapes_analyzer.py --selftest` renders random true images and
+`python Training/easel-shapes/analyzer.py --selftest` renders random true images and
 prints the per-attribute accuracy (should be 100%).
 """
 from __future__ import annotations
 
 import numpy as np
 
-try:
-    from shapes_world import COLOURS, POSITIONS, SHAPES
-except ImportError:  # imported as Scripts.shapes_analyzer
-    from .shapes_world import COLOURS, POSITIONS, SHAPES
+from world import COLOURS, POSITIONS, SHAPES  # this folder is on sys.path (script dir, or its importer adds it)
 
 _NAMES = list(COLOURS)
 _PAL = np.array([COLOURS[n] for n in _NAMES], np.float32)
@@ -127,7 +124,7 @@ def selftest(n=3000, seed=0, size=64):
     import random
 
     import torch
-    from shapes_world import TupleTable, all_tuples, to_uint8
+    from world import TupleTable, all_tuples, to_uint8
     rng = random.Random(seed)
     tuples = [rng.choice(all_tuples()) for _ in range(n)]
     table = TupleTable(tuples)

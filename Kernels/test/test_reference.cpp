@@ -1,11 +1,11 @@
 // CPU unit test of reference.h: bf16 rounding, the float64 references on hand-computed cases, and the acceptance
 // rule (an f32 emulation of each kernel passes it; the usual bugs and a double-rounding pipeline fail it).
-// Build and run: g++ -std=c++17 -O2 -Wall -Wextra -Werror Kernels/test_reference.cpp -o /tmp/t && /tmp/t
+// Build and run: g++ -std=c++17 -O2 -Wall -Wextra -Werror Kernels/test/test_reference.cpp -o /tmp/t && /tmp/t
 // (Scripts/build-kernels does this too.)
 #include <cstdio>
 #include <cstdlib>
 
-#include "reference.h"
+#include "../check/reference.h"
 
 using namespace easel_ref;
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Held-out evaluation of easel-shapes through the Swift engine (driver for Scripts/eval-shapes).
 
-For each held-out combination (shapes_world.is_held_out, split seed 0) it runs once
+For each held-out combination (world.is_held_out, split seed 0) it runs once
 
     easel generate --model M --prompt "<canonical prompt>" --seed S0 --num-images K --threads T --out DIR/NNN.png
 
 at the model's defaults (steps, guidance from easel.json: 8 steps, true CFG 2.5, empty negative
 prompt), so image i uses the engine's noise seed S0 + i; then reads the PNGs the CLI wrote and
-scores them with Scripts/shapes_analyzer.py. Prints per-attribute accuracy against the targets,
+scores them with Training/easel-shapes/analyzer.py. Prints per-attribute accuracy against the targets,
 the misses, and the time per image. Writes DIR/results.json.
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from shapes_analyzer import ATTRS, analyze, score, truth  # noqa: E402
-from shapes_world import WORLD_VERSION, canonical_prompt, split  # noqa: E402
+from analyzer import ATTRS, analyze, score, truth  # noqa: E402
+from world import WORLD_VERSION, canonical_prompt, split  # noqa: E402
 
 TARGETS = {"colour": 0.95, "background": 0.95, "position": 0.90, "shape": 0.80, "size": 0.90}
 
@@ -44,8 +44,8 @@ def spread(items, n):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--easel", default=os.path.join(HERE, "..", ".build-eval", "release", "easel"))
-    ap.add_argument("--model", default=os.path.join(HERE, "..", "Config", "models", "easel-shapes"))
+    ap.add_argument("--easel", default=os.path.join(HERE, "..", "..", ".build-eval", "release", "easel"))
+    ap.add_argument("--model", default=os.path.join(HERE, "..", "..", "Config", "models", "easel-shapes"))
     ap.add_argument("--limit", type=int, default=None, help="only N held-out combinations, evenly spread")
     ap.add_argument("--seeds", type=int, default=4, help="images (noise seeds) per combination")
     ap.add_argument("--seed-base", type=int, default=1000, help="first noise seed (image i: base + i)")

@@ -4,8 +4,8 @@ L2 flushed by a read-only pass over a buffer several times the L2 before every t
 measures the device-to-device copy bandwidth (torch copy_ of a 1 GiB buffer, bytes read + written), and prints the
 comparison table. Reads the RESULT lines of the check programs' logs.
 
-  python3 Kernels/bench_torch.py LOG... [--reps 50] [--warmup 10] [--target-pct 90] [--attn-target 1.0]
-  python3 Kernels/bench_torch.py LOG... --parse-only     # no torch needed: the rows it would time, and exit
+  python3 Kernels/tools/bench_torch.py LOG... [--reps 50] [--warmup 10] [--target-pct 90] [--attn-target 1.0]
+  python3 Kernels/tools/bench_torch.py LOG... --parse-only     # no torch needed: the rows it would time, and exit
 
 FP8 GEMM rows (op=gemm_fp8, from fp8_gemm_check: ours = easel_gemm_fp8_e4m3, fp8 e4m3 with per-token / per-channel
 scales) are compared, same M, N, K (and bias), with torch's bf16 matmul F.linear(x, w, b) and with

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch reference sampler for an easel-shapes model folder (no diffusers needed).
 
-  python Scripts/sample_shapes.py --model Config/models/easel-shapes \
+  python Training/easel-shapes/sample.py --model Config/models/easel-shapes \
       --prompt "a small red circle in the top left corner on a blue background" \
       --seeds 0 1 2 --out /tmp/samples --tensors /tmp/samples/parity.safetensors --analyze
 
@@ -20,8 +20,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shapes_flux import image_ids, initial_noise, load_folder, pack, sigma_schedule  # noqa: E402
-from shapes_world import to_uint8, write_png  # noqa: E402
+from model import image_ids, initial_noise, load_folder, pack, sigma_schedule  # noqa: E402
+from world import to_uint8, write_png  # noqa: E402
 
 DEFAULT_PROMPTS = [
     "a small red circle in the top left corner on a blue background",
@@ -33,7 +33,7 @@ DEFAULT_PROMPTS = [
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Config",
+    ap.add_argument("--model", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Config",
                                                     "models", "easel-shapes"))
     ap.add_argument("--prompt", action="append", help="repeatable; default: four examples")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -73,7 +73,7 @@ def main():
             write_png(os.path.join(a.out, name), u8[i])
         print("wrote", len(prompts), "PNGs to", a.out)
     if a.analyze:
-        from shapes_analyzer import analyze
+        from analyzer import analyze
         for p, s, im in zip(prompts, seeds, u8):
             r = analyze(im)
             r.pop("_features", None)
@@ -81,7 +81,7 @@ def main():
     if a.tensors:
         from safetensors.torch import save_file
 
-        from shapes_flux import encode_ids
+        from model import encode_ids
         with torch.no_grad():
             ci = encode_ids(pipe.tok_clip, prompts)
             ti = encode_ids(pipe.tok_t5, prompts)
