@@ -26,7 +26,7 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
         self.options = options
         self.logger = logger
         auth = APIKeyAuthenticator(keys: options.apiKeys)
-        validator = GenerateRequestValidator(registry: registry, allowPrivateNetworks: options.allowPrivateNetworks)
+        validator = GenerateRequestValidator(catalog: registry, allowPrivateNetworks: options.allowPrivateNetworks)
         jobsToken = nil
         jobsToken = observeJobs()
     }

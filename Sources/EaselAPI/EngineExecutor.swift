@@ -3,7 +3,7 @@ import EaselJobs
 import Foundation
 import Logging
 
-/// Runs a claimed batch on a model's pipeline: each job's stored input becomes a `GenerationRequest`, the whole batch
+/// Runs a claimed batch on a model's pipeline: each job's stored `GenerationSpec` becomes a `GenerationRequest`, the whole batch
 /// goes through one `generateBatch` (every image advances one step per transformer call), and each image is encoded
 /// as PNG. Runs on the model's lane thread, one batch at a time.
 public final class EngineExecutor: BatchExecutor, @unchecked Sendable {
@@ -34,9 +34,9 @@ public final class EngineExecutor: BatchExecutor, @unchecked Sendable {
         var runnable: [(job: JobRecord, request: GenerationRequest)] = []
         for job in batch {
             do {
-                runnable.append((job, try GenerateRequestValidator.request(fromInput: job.input)))
+                runnable.append((job, try GenerateRequestValidator.spec(fromInput: job.input).engineRequest))
             } catch {
-                results[job.id] = .failure(JobError(code: JobError.internalError, message: "\(error)"))
+                results[job.id] = .failure(JobError(code: JobError.internalError, message: "stored job input: \(error)"))
             }
         }
         guard !runnable.isEmpty else { return results }

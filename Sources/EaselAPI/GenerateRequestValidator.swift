@@ -12,13 +12,13 @@ public struct GenerateRequestValidator {
     ]
     static let fieldSet = Set(fields)
 
-    public var registry: ModelRegistry
+    public var catalog: any ModelCatalog
     public var allowPrivateNetworks: Bool
     /// Picks the seed when the request has none: below 2^53, so JavaScript clients can send it back exactly.
     public var randomSeed: () -> UInt64 = { UInt64.random(in: 0..<(1 << 53)) }
 
-    public init(registry: ModelRegistry, allowPrivateNetworks: Bool) {
-        self.registry = registry
+    public init(catalog: any ModelCatalog, allowPrivateNetworks: Bool) {
+        self.catalog = catalog
         self.allowPrivateNetworks = allowPrivateNetworks
     }
 
@@ -38,9 +38,10 @@ public struct GenerateRequestValidator {
 
         guard let modelValue = value("model") else { throw APIError.invalid("model", "model is required") }
         guard let modelID = modelValue.stringValue else { throw APIError.invalid("model", "model must be a string") }
-        guard let entry = registry.entry(modelID) else {
+        guard let model = try catalog.capabilities(of: modelID) else {
             throw APIError.notFound("model_not_found", "no model \"\(modelID)\"; GET /v1/models lists them")
         }
+        let limits = model.limits
 
         guard let promptValue = value("prompt") else { throw APIError.invalid("prompt", "prompt is required") }
         guard let prompt = promptValue.stringValue else { throw APIError.invalid("prompt", "prompt must be a string") }
@@ -112,37 +113,34 @@ public struct GenerateRequestValidator {
         }
         var numImages = 1
         if let v = value("num_images") {
-            guard let n = v.intValue, (1...entry.config.limits.maxNumImages).contains(n) else {
-                throw APIError.invalid("num_images",
-                                       "num_images must be an integer from 1 to \(entry.config.limits.maxNumImages)")
+            guard let n = v.intValue, (1...limits.maxNumImages).contains(n) else {
+                throw APIError.invalid("num_images", "num_images must be an integer from 1 to \(limits.maxNumImages)")
             }
             numImages = n
         }
 
         // The rest depends on the model itself.
-        let pipeline = try entry.pipeline()
-        let defaults = entry.effectiveDefaults(pipeline)
-        let limits = entry.config.limits
-        let step = pipeline.sizeStep
+        let defaults = model.defaults
+        let step = model.sizeStep
         func size(_ name: String, _ fallback: Int, max: Int) throws -> Int {
             guard let v = value(name) else { return fallback }
             guard let n = v.intValue else { throw APIError.invalid(name, "\(name) must be an integer") }
             guard n >= step, n <= max else {
-                throw APIError.invalid(name, "\(name) must be from \(step) to \(max) for model \(entry.id)")
+                throw APIError.invalid(name, "\(name) must be from \(step) to \(max) for model \(model.id)")
             }
             guard n % step == 0 else { throw APIError.invalid(name, "\(name) must be a multiple of \(step)") }
             return n
         }
-        let width = try size("width", defaults.width ?? pipeline.defaults.width, max: limits.maxWidth)
-        let height = try size("height", defaults.height ?? pipeline.defaults.height, max: limits.maxHeight)
-        var steps = defaults.steps ?? pipeline.defaults.steps
+        let width = try size("width", defaults.width, max: limits.maxWidth)
+        let height = try size("height", defaults.height, max: limits.maxHeight)
+        var steps = defaults.steps
         if let v = value("steps") {
             guard let n = v.intValue, (1...limits.maxSteps).contains(n) else {
                 throw APIError.invalid("steps", "steps must be an integer from 1 to \(limits.maxSteps)")
             }
             steps = n
         }
-        var guidance = defaults.guidance ?? pipeline.defaults.guidance
+        var guidance = defaults.guidance
         if let v = value("guidance") {
             guard let g = v.doubleValue, g.isFinite, g >= 0, g <= 100 else {
                 throw APIError.invalid("guidance", "guidance must be a number from 0 to 100")
@@ -157,52 +155,31 @@ public struct GenerateRequestValidator {
             guard s.count <= 4000 else {
                 throw APIError.invalid("negative_prompt", "negative_prompt must be at most 4000 characters")
             }
-            if !s.isEmpty && !pipeline.usesTrueCFG {
-                throw APIError.invalid("negative_prompt", "model \(entry.id) does not use a negative prompt")
+            if !s.isEmpty && !model.usesNegativePrompt {
+                throw APIError.invalid("negative_prompt", "model \(model.id) does not use a negative prompt")
             }
             negativePrompt = s
         }
 
-        var request = GenerationRequest(prompt: prompt, width: width, height: height, steps: steps, guidance: guidance,
-                                        seed: seed, numImages: numImages)
-        request.negativePrompt = negativePrompt
-        do { try pipeline.validate(request) } catch { throw APIError.invalid(nil, "\(error)") }
-
-        var input: [(String, JSONValue)] = [
-            ("model", .string(entry.id)),
-            ("prompt", .string(prompt)),
-            ("negative_prompt", .string(negativePrompt)),
-            ("width", .int(width)),
-            ("height", .int(height)),
-            ("steps", .int(steps)),
-            ("guidance", .double(guidance)),
-            ("seed", .number(String(seed))),
-            ("num_images", .int(numImages)),
-            ("output_format", .string(outputFormat)),
-            ("priority", .string(priority.rawValue)),
-        ]
-        if let timeout { input.append(("timeout_s", .double(timeout))) }
-        if let webhookURL { input.append(("webhook_url", .string(webhookURL))) }
-        let inputJSON = JSONValue.object(input)
-        let job = NewJob(model: entry.id, batchKey: "\(entry.id)/\(pipeline.batchKey(request))", priority: priority,
-                         steps: steps * numImages, input: inputJSON.data, metadata: metadata.data,
+        var spec = GenerationSpec(model: model.id, prompt: prompt, width: width, height: height, steps: steps,
+                                  guidance: guidance, seed: seed)
+        spec.negativePrompt = negativePrompt
+        spec.numImages = numImages
+        spec.outputFormat = outputFormat
+        spec.priority = priority
+        spec.timeoutS = timeout
+        spec.webhookURL = webhookURL
+        let input: JSONValue
+        do { input = try JSONValueEncoder().encode(spec) } catch { throw APIError.internalError("\(error)") }
+        let job = NewJob(model: model.id, batchKey: model.batchKey(spec), priority: priority,
+                         steps: steps * numImages, input: input.data, metadata: metadata.data,
                          webhookURL: webhookURL, timeout: timeout, idempotencyKey: idempotencyKey,
                          idempotencyBody: idempotencyKey == nil ? nil : body)
-        return ValidatedGeneration(model: entry, request: request, input: inputJSON, job: job)
+        return ValidatedGeneration(spec: spec, job: job)
     }
 
-    /// The engine request stored in a job's normalized input (the executor's side of `validate`).
-    public static func request(fromInput data: Data) throws -> GenerationRequest {
-        let json = try JSONValue.parse(data)
-        guard let prompt = json["prompt"]?.stringValue, let width = json["width"]?.intValue,
-              let height = json["height"]?.intValue, let steps = json["steps"]?.intValue,
-              let guidance = json["guidance"]?.doubleValue, let seed = json["seed"]?.uint64Value,
-              let numImages = json["num_images"]?.intValue else {
-            throw APIError.internalError("stored job input is incomplete")
-        }
-        var r = GenerationRequest(prompt: prompt, width: width, height: height, steps: steps, guidance: guidance,
-                                  seed: seed, numImages: numImages)
-        r.negativePrompt = json["negative_prompt"]?.stringValue ?? ""
-        return r
+    /// The spec stored as a job's `input` (the executor's side of `validate`).
+    public static func spec(fromInput data: Data) throws -> GenerationSpec {
+        try JSONValueDecoder().decode(GenerationSpec.self, from: JSONValue.parse(data))
     }
 }

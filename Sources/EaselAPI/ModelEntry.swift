@@ -14,6 +14,7 @@ public final class ModelEntry: @unchecked Sendable {
     private let condition = NSCondition()
     private var state: State = .notLoaded
     private var loaded: FluxPipeline?
+    private var cachedCapabilities: ModelCapabilities?
     private let logger: Logger
 
     public init(config: ModelConfig, logger: Logger) {
@@ -125,17 +126,33 @@ public final class ModelEntry: @unchecked Sendable {
         }
     }
 
-    /// Defaults with the config's values over the pipeline's (the pipeline's only once loaded).
-    public func effectiveDefaults(_ pipeline: FluxPipeline?) -> ModelDefaults {
-        var d = config.defaults
-        if let p = pipeline {
-            let pd = p.defaults
-            d.width = d.width ?? pd.width
-            d.height = d.height ?? pd.height
-            d.steps = d.steps ?? pd.steps
-            d.guidance = d.guidance ?? pd.guidance
+    /// What requests are validated against, read from the pipeline folder's configs once (no weights needed), or
+    /// `APIError` 503 when the model cannot serve: its backend is missing, it failed to load, or its configs cannot
+    /// be read.
+    public func capabilities() throws -> ModelCapabilities {
+        if case .failure(let error) = Self.resolveBackend(config.backend) { throw error }
+        condition.lock()
+        let state = self.state, cached = self.cachedCapabilities, pipeline = self.loaded
+        condition.unlock()
+        if case .failed(let message) = state { throw APIError.unavailable("model \(id) failed to load: \(message)") }
+        if let cached { return cached }
+        let caps: ModelCapabilities
+        do {
+            caps = ModelCapabilities(config: config, pipeline: try pipeline?.capabilities ?? PipelineCapabilities(folder: config.path))
+        } catch {
+            throw APIError.unavailable("model \(id) cannot be used: \(error)")
         }
-        return d
+        condition.lock()
+        cachedCapabilities = caps
+        condition.unlock()
+        return caps
+    }
+
+    /// The defaults `/v1/models` shows: resolved where the configs can be read, else the config file's own.
+    private var shownDefaults: JSONValue {
+        guard let c = try? capabilities() else { return config.defaults.json }
+        return ModelDefaults(width: c.defaults.width, height: c.defaults.height, steps: c.defaults.steps,
+                             guidance: c.defaults.guidance).json
     }
 
     /// The `/v1/models` entry.
@@ -152,17 +169,17 @@ public final class ModelEntry: @unchecked Sendable {
                                 ?? (try? Self.resolveBackend(config.backend).get()) ?? config.backend.rawValue)),
             ("loaded", .bool(state == .loaded)),
             ("load", .string(config.load.rawValue)),
-            ("defaults", effectiveDefaults(pipeline).json),
-            ("limits", limitsJSON(pipeline)),
+            ("defaults", shownDefaults),
+            ("limits", limitsJSON),
             ("max_batch_size", .int(config.maxBatchSize)),
         ]
         if case .failed(let message) = state { members.append(("load_error", .string(message))) }
         return .object(members)
     }
 
-    private func limitsJSON(_ pipeline: FluxPipeline?) -> JSONValue {
+    private var limitsJSON: JSONValue {
         guard case .object(var m) = config.limits.json else { return config.limits.json }
-        if let p = pipeline { m.append(("size_step", .int(p.sizeStep))) }
+        if let c = try? capabilities() { m.append(("size_step", .int(c.sizeStep))) }
         return .object(m)
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// The configured models by id, in config order.
-public final class ModelRegistry: @unchecked Sendable {
+public final class ModelRegistry: ModelCatalog, @unchecked Sendable {
     public let entries: [ModelEntry]
     private let byID: [String: ModelEntry]
 
@@ -16,6 +16,8 @@ public final class ModelRegistry: @unchecked Sendable {
     }
 
     public func entry(_ id: String) -> ModelEntry? { byID[id] }
+
+    public func capabilities(of id: String) throws -> ModelCapabilities? { try entry(id)?.capabilities() }
 
     /// Loads every `load: startup` model, one after another (on the caller's thread).
     public func loadStartupModels() {

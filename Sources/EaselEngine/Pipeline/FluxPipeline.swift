@@ -64,11 +64,18 @@ extension EaselModelConfig {
 }
 
 /// The values a request gets for what it leaves out.
-public struct GenerationDefaults: Sendable, Codable {
+public struct GenerationDefaults: Sendable, Codable, Equatable {
     public var width: Int
     public var height: Int
     public var steps: Int
     public var guidance: Double
+
+    public init(width: Int, height: Int, steps: Int, guidance: Double) {
+        self.width = width
+        self.height = height
+        self.steps = steps
+        self.guidance = guidance
+    }
 }
 
 /// Process-wide engine settings.
@@ -121,28 +128,24 @@ public final class FluxPipeline {
     public let tokenizer2: Tokenizer
     public let vae: VAEDecoder?
 
+    /// Size step, defaults, guidance kind and text length, as `PipelineCapabilities(folder:)` reads them.
+    public let capabilities: PipelineCapabilities
+
     /// Spatial downscale from pixels to latents (VAE: 2^(blocks−1); pixel space: the unshuffle factor).
-    public let latentScale: Int
+    public var latentScale: Int { capabilities.latentScale }
     /// Width and height must be multiples of this (latent scale × 2 for the 2x2 packing).
-    public var sizeStep: Int { latentScale * 2 }
-    public var usesTrueCFG: Bool { (easel.guidance ?? (transformer.config.guidanceEmbeds ? "embedded" : "none")) == "true_cfg" }
+    public var sizeStep: Int { capabilities.sizeStep }
+    public var usesTrueCFG: Bool { capabilities.usesNegativePrompt }
 
     public init(folder: URL, backend: EngineBackend = .cpu) throws {
         _ = Engine.retainFreedMemory
         self.folder = folder
-        let fm = FileManager.default
-        let indexURL = folder.appendingPathComponent("model_index.json")
-        guard fm.fileExists(atPath: indexURL.path) else { throw EngineError("\(folder.path): no model_index.json (not a diffusers pipeline folder)") }
-        let index = try readJSONFile(indexURL)
-        guard case .object = index else { throw EngineError("\(indexURL.path): not a JSON object") }
-        if let cls = index["_class_name"]?.stringValue, cls != "FluxPipeline" {
-            throw EngineError("\(indexURL.path): pipeline class '\(cls)' is not supported (FluxPipeline only)")
-        }
-        let easelURL = folder.appendingPathComponent("easel.json")
-        easel = try EaselModelConfig.load(folder: folder)
+        let configs = try PipelineCapabilities.readConfigs(folder: folder)
+        easel = configs.easel
+        let tcfg = configs.transformer
+        capabilities = try PipelineCapabilities(easel: easel, transformer: tcfg, vae: configs.vae, folder: folder)
         func component(_ name: String) -> URL { folder.appendingPathComponent(name) }
 
-        let tcfg = try FluxTransformerConfig.load(component("transformer/config.json"))
         let tw = try WeightStore(folder: component("transformer"), baseName: "diffusion_pytorch_model")
         switch backend {
         case .cpu: transformer = try FluxTransformer(config: tcfg, weights: tw)
@@ -164,33 +167,20 @@ public final class FluxPipeline {
         tokenizer = try Tokenizer.load(folder: component("tokenizer"))
         tokenizer2 = try Tokenizer.load(folder: component("tokenizer_2"))
 
-        switch easel.latentSpace {
-        case "pixels":
-            guard easel.pixelUnshuffle >= 1 else { throw EngineError("\(easelURL.path): 'pixel_unshuffle' must be ≥ 1") }
-            vae = nil
-            latentScale = easel.pixelUnshuffle
-            if tcfg.inChannels != 3 * easel.pixelUnshuffle * easel.pixelUnshuffle * 4 {
-                throw EngineError("\(easelURL.path): pixel space with pixel_unshuffle \(easel.pixelUnshuffle) needs transformer in_channels \(12 * easel.pixelUnshuffle * easel.pixelUnshuffle), config has \(tcfg.inChannels)")
-            }
-        case "vae":
+        if let vaeConfig = configs.vae {
             let vw = try WeightStore(folder: component("vae"), baseName: "diffusion_pytorch_model")
-            let v = try VAEDecoder(folder: component("vae"), weights: vw)
+            let v = try VAEDecoder(config: vaeConfig, weights: vw)
             // The encoder half of the autoencoder is not used for text-to-image.
             try Self.checkAllUsed(vw, component: "vae",
                                   ignoring: { $0.hasPrefix("encoder.") || $0.hasPrefix("quant_conv.") })
             vae = v
-            latentScale = v.scaleFactor
-        default:
-            throw EngineError("\(easelURL.path): unsupported 'latent_space' '\(easel.latentSpace)'")
+        } else {
+            vae = nil
         }
     }
 
-    /// FluxPipeline's defaults (1024x1024 for FLUX.1: 128 latent rows × the VAE factor, 28 steps, guidance 3.5),
-    /// overridden by `easel.json`.
-    public var defaults: GenerationDefaults {
-        GenerationDefaults(width: easel.width ?? 128 * latentScale, height: easel.height ?? 128 * latentScale,
-                           steps: easel.defaultSteps ?? 28, guidance: easel.defaultGuidance ?? 3.5)
-    }
+    /// FluxPipeline's defaults (1024x1024 for FLUX.1, 28 steps, guidance 3.5), overridden by `easel.json`.
+    public var defaults: GenerationDefaults { capabilities.defaults }
 
     static func checkAllUsed(_ w: WeightStore, component: String, ignoring: (String) -> Bool = { _ in false }) throws {
         let unused = w.unusedNames().filter { !ignoring($0) }
@@ -230,7 +220,7 @@ public final class FluxPipeline {
 
     /// Whether requests can share denoising steps: same size, steps and text length.
     public func batchKey(_ r: GenerationRequest) -> String {
-        "\(r.width)x\(r.height)/\(r.steps)/\(r.maxSequenceLength ?? easel.maxSequenceLength)"
+        capabilities.batchKey(width: r.width, height: r.height, steps: r.steps, maxSequenceLength: r.maxSequenceLength)
     }
 
     /// Most transformer items (images, ×2 with true CFG) run in one forward pass; larger batches are split.

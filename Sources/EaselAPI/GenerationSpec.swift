@@ -1,0 +1,46 @@
+import EaselEngine
+import EaselJobs
+import Foundation
+
+/// A generate request after validation, with every default filled in and the seed chosen: what the API stores as
+/// the job's `input` (and echoes in the job object) and what the executor decodes to run it. One Codable value, so
+/// the stored form and the executed form cannot drift apart.
+public struct GenerationSpec: Codable, Sendable, Equatable {
+    public var model: String
+    public var prompt: String
+    public var negativePrompt: String = ""
+    public var width: Int
+    public var height: Int
+    public var steps: Int
+    public var guidance: Double
+    public var seed: UInt64
+    public var numImages: Int = 1
+    public var outputFormat: String = "png"
+    public var priority: JobPriority = .normal
+    public var timeoutS: Double?
+    public var webhookURL: String?
+
+    enum CodingKeys: String, CodingKey {
+        case model, prompt, negativePrompt = "negative_prompt", width, height, steps, guidance, seed
+        case numImages = "num_images", outputFormat = "output_format", priority, timeoutS = "timeout_s"
+        case webhookURL = "webhook_url"
+    }
+
+    public init(model: String, prompt: String, width: Int, height: Int, steps: Int, guidance: Double, seed: UInt64) {
+        self.model = model
+        self.prompt = prompt
+        self.width = width
+        self.height = height
+        self.steps = steps
+        self.guidance = guidance
+        self.seed = seed
+    }
+
+    /// The request as the engine takes it.
+    public var engineRequest: GenerationRequest {
+        var r = GenerationRequest(prompt: prompt, width: width, height: height, steps: steps, guidance: guidance,
+                                  seed: seed, numImages: numImages)
+        r.negativePrompt = negativePrompt
+        return r
+    }
+}

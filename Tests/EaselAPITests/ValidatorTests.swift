@@ -1,0 +1,92 @@
+import EaselEngine
+import EaselJSON
+import EaselJobs
+import Foundation
+import XCTest
+@testable import EaselAPI
+
+/// Request validation against a fake catalog: no model folder, no weights.
+final class ValidatorTests: XCTestCase {
+    struct FakeCatalog: ModelCatalog {
+        var models: [String: ModelCapabilities] = [:]
+        var unavailable: Set<String> = []
+        func capabilities(of id: String) throws -> ModelCapabilities? {
+            if unavailable.contains(id) { throw APIError.unavailable("model \(id) failed to load: test") }
+            return models[id]
+        }
+    }
+
+    static let cfg = ModelCapabilities(
+        id: "fake-cfg", sizeStep: 16, limits: ModelLimits(),
+        defaults: GenerationDefaults(width: 512, height: 256, steps: 20, guidance: 4), guidance: .trueCFG,
+        maxSequenceLength: 128)
+
+    func validator() -> GenerateRequestValidator {
+        var catalog = FakeCatalog()
+        catalog.models["fake-cfg"] = Self.cfg
+        var schnell = Self.cfg
+        schnell.id = "fake-schnell"
+        schnell.guidance = .none
+        catalog.models["fake-schnell"] = schnell
+        catalog.unavailable = ["broken"]
+        var v = GenerateRequestValidator(catalog: catalog, allowPrivateNetworks: false)
+        v.randomSeed = { 99 }
+        return v
+    }
+
+    func validate(_ body: String) throws -> ValidatedGeneration {
+        try validator().validate(body: Data(body.utf8), idempotencyKey: nil)
+    }
+
+    func assertInvalid(_ body: String, field: String?, _ needle: String, line: UInt = #line) {
+        XCTAssertThrowsError(try validate(body), line: line) { error in
+            guard let e = error as? APIError else { return XCTFail("\(error)", line: line) }
+            XCTAssertEqual(e.status, 400, line: line)
+            XCTAssertEqual(e.field, field, line: line)
+            XCTAssertTrue(e.message.contains(needle), e.message, line: line)
+        }
+    }
+
+    func test_validate_fillsTheModelsDefaults_andStoresTheSpec() throws {
+        let v = try validate(#"{"model": "fake-cfg", "prompt": "a cat", "negative_prompt": "blur", "seed": 18446744073709551615}"#)
+        XCTAssertEqual(v.spec.width, 512)
+        XCTAssertEqual(v.spec.height, 256)
+        XCTAssertEqual(v.spec.steps, 20)
+        XCTAssertEqual(v.spec.guidance, 4)
+        XCTAssertEqual(v.spec.seed, .max)
+        XCTAssertEqual(v.job.batchKey, "fake-cfg/512x256/20/128")
+        XCTAssertEqual(String(decoding: v.job.input, as: UTF8.self),
+                       #"{"model":"fake-cfg","prompt":"a cat","negative_prompt":"blur","width":512,"height":256,"steps":20,"guidance":4,"seed":18446744073709551615,"num_images":1,"output_format":"png","priority":"normal"}"#)
+        XCTAssertEqual(try GenerateRequestValidator.spec(fromInput: v.job.input), v.spec, "the executor reads back the same spec")
+        XCTAssertEqual(try validate(#"{"model": "fake-cfg", "prompt": "x"}"#).spec.seed, 99, "a random seed when none is given")
+    }
+
+    func test_validate_againstTheModelsStepAndLimits() {
+        assertInvalid(#"{"model": "fake-cfg", "prompt": "x", "width": 72}"#, field: "width", "multiple of 16")
+        assertInvalid(#"{"model": "fake-cfg", "prompt": "x", "height": 4096}"#, field: "height", "from 16 to 2048")
+        assertInvalid(#"{"model": "fake-cfg", "prompt": "x", "steps": 101}"#, field: "steps", "1 to 100")
+        assertInvalid(#"{"model": "fake-cfg", "prompt": "x", "num_images": 9}"#, field: "num_images", "1 to 8")
+        assertInvalid(#"{"model": "fake-schnell", "prompt": "x", "negative_prompt": "y"}"#, field: "negative_prompt",
+                      "does not use a negative prompt")
+        assertInvalid(#"{"model": "fake-cfg", "prompt": "x", "stpes": 4}"#, field: "stpes", "unknown field")
+    }
+
+    func test_validate_unknownOrUnavailableModel() {
+        XCTAssertThrowsError(try validate(#"{"model": "nope", "prompt": "x"}"#)) {
+            XCTAssertEqual(($0 as? APIError)?.status, 404)
+            XCTAssertEqual(($0 as? APIError)?.code, "model_not_found")
+        }
+        XCTAssertThrowsError(try validate(#"{"model": "broken", "prompt": "x"}"#)) {
+            XCTAssertEqual(($0 as? APIError)?.status, 503)
+        }
+    }
+
+    /// The capabilities read from the bundled model's configs, without loading it, are the loaded pipeline's.
+    func test_capabilities_fromConfigs_matchTheLoadedPipeline() throws {
+        XCTAssertEqual(try PipelineCapabilities(folder: shapesFolder), sharedShapes.capabilities)
+        let caps = ModelCapabilities(config: shapesConfig(), pipeline: try PipelineCapabilities(folder: shapesFolder))
+        XCTAssertEqual(caps.defaults, GenerationDefaults(width: 64, height: 64, steps: 8, guidance: 2.5))
+        XCTAssertEqual(caps.sizeStep, sharedShapes.sizeStep)
+        XCTAssertEqual(caps.guidance, .trueCFG)
+    }
+}
