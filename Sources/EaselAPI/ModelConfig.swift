@@ -1,8 +1,9 @@
+import EaselEngine
 import Foundation
 
 /// One `models[]` entry of the config file.
 public struct ModelConfig: Sendable, Equatable {
-    public enum Backend: String, Sendable, CaseIterable { case auto, cpu, cuda }
+    public typealias Backend = BackendPreference
     public enum LoadPolicy: String, Sendable, CaseIterable { case startup, lazy }
 
     public var id: String

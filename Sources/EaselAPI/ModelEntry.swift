@@ -40,27 +40,13 @@ public final class ModelEntry: @unchecked Sendable {
 
     public var isLoaded: Bool { currentState == .loaded }
 
-    /// The backend this model is meant to run on, or why none can: `cpu`; `cuda` when the CUDA runtime, a device and
-    /// the kernel library are there (probed once per process; an error naming what is missing otherwise); `auto` is
-    /// `cuda` where that probe succeeds, else `cpu`. (An `auto` model whose transformer the GPU kernels cannot run,
-    /// such as head_dim 32, loads on the CPU; `/v1/models` then reports where it actually runs.)
-    static func resolveBackend(_ backend: ModelConfig.Backend) -> Result<String, APIError> {
-        switch backend {
-        case .cpu: return .success("cpu")
-        case .auto: return .success((try? cudaProbe.get()) != nil ? "cuda" : "cpu")
-        case .cuda:
-            switch cudaProbe {
-            case .failure(let error):
-                return .failure(.unavailable("backend \"cuda\" is not available: \(error.message) "
-                                             + "(set \"backend\" to \"cpu\" or \"auto\")"))
-            case .success: return .success("cuda")
-            }
+    /// Where this model is meant to run before it is loaded (`BackendResolver`), or 503 naming what is missing.
+    func plannedBackend() throws -> BackendKind {
+        switch BackendResolver.resolve(config.backend) {
+        case .success(let backend): return backend.kind
+        case .failure(let error):
+            throw APIError.unavailable("\(error.message) (set \"backend\" to \"cpu\" or \"auto\")")
         }
-    }
-
-    /// The CUDA runtime, a device and `CUDADevice.defaultKernelLibrary`, or why not.
-    static let cudaProbe: Result<CUDADevice, CUDAError> = Result { try CUDADevice() }.mapError {
-        $0 as? CUDAError ?? CUDAError(message: "\($0)")
     }
 
     /// The loaded pipeline, loading it first if needed. Throws `APIError` 503 when the model cannot be loaded.
@@ -97,24 +83,18 @@ public final class ModelEntry: @unchecked Sendable {
     private enum LoadResult { case success(FluxPipeline), failure(String) }
 
     private func loadNow() -> LoadResult {
-        if case .failure(let error) = Self.resolveBackend(config.backend) {
+        do { _ = try plannedBackend() } catch let error as APIError {
             logger.error("model failed to load", metadata: ["model": "\(id)", "error": "\(error.message)"])
             return .failure(error.message)
+        } catch {
+            return .failure("\(error)")
         }
         let start = Date()
         logger.info("loading model", metadata: ["model": "\(id)", "path": "\(config.path.path)"])
         do {
-            let p: FluxPipeline
-            if case .success(let device) = Self.cudaProbe, config.backend != .cpu {
-                do {
-                    p = try FluxPipeline(folder: config.path, backend: .cuda(device))
-                } catch where config.backend == .auto {
-                    logger.warning("the CUDA backend cannot run this model; loading it on the CPU",
-                                   metadata: ["model": "\(id)", "reason": "\(error)"])
-                    p = try FluxPipeline(folder: config.path)
-                }
-            } else {
-                p = try FluxPipeline(folder: config.path)
+            let p = try BackendResolver.loadPipeline(folder: config.path, preference: config.backend) { error in
+                logger.warning("the CUDA backend cannot run this model; loading it on the CPU",
+                               metadata: ["model": "\(id)", "reason": "\(error)"])
             }
             logger.info("model loaded", metadata: [
                 "model": "\(id)", "backend": "\(p.transformer.backendName)",
@@ -130,7 +110,7 @@ public final class ModelEntry: @unchecked Sendable {
     /// `APIError` 503 when the model cannot serve: its backend is missing, it failed to load, or its configs cannot
     /// be read.
     public func capabilities() throws -> ModelCapabilities {
-        if case .failure(let error) = Self.resolveBackend(config.backend) { throw error }
+        _ = try plannedBackend()
         condition.lock()
         let state = self.state, cached = self.cachedCapabilities, pipeline = self.loaded
         condition.unlock()
@@ -165,8 +145,8 @@ public final class ModelEntry: @unchecked Sendable {
             ("id", .string(id)),
             ("family", .string("flux")),
             ("description", .string(config.description ?? "FLUX-family pipeline at \(config.path.lastPathComponent)")),
-            ("backend", .string(pipeline.map { $0.transformer.backendName.hasPrefix("cuda") ? "cuda" : "cpu" }
-                                ?? (try? Self.resolveBackend(config.backend).get()) ?? config.backend.rawValue)),
+            ("backend", .string((pipeline?.transformer.backendKind ?? (try? plannedBackend()))?.rawValue
+                                ?? config.backend.rawValue)),
             ("loaded", .bool(state == .loaded)),
             ("load", .string(config.load.rawValue)),
             ("defaults", shownDefaults),

@@ -2,17 +2,7 @@ import ArgumentParser
 import EaselEngine
 import Foundation
 
-enum BackendChoice: String, ExpressibleByArgument, CaseIterable {
-    case cpu, cuda
-
-    func engineBackend() throws -> EngineBackend {
-        switch self {
-        case .cpu: return .cpu
-        case .cuda:
-            do { return .cuda(try CUDADevice()) } catch let e as CUDAError { throw ValidationError("cuda: \(e.message)") }
-        }
-    }
-}
+extension BackendPreference: ExpressibleByArgument {}
 
 struct CUDAParity: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +19,7 @@ struct CUDAParity: ParsableCommand {
 
     func run() throws {
         let device: CUDADevice
-        do { device = try CUDADevice() } catch let e as CUDAError { print("cuda: unavailable: \(e.message)"); throw ExitCode(2) }
+        do { device = try BackendResolver.cudaProbe.get() } catch { print("cuda: unavailable: \(error.message)"); throw ExitCode(2) }
         print("device: \(device.info.summary)")
         var failed = false
         // (heads, head_dim, double, single, image latent side, text tokens, batch, guidance)
@@ -79,7 +69,7 @@ struct BenchTransformer: ParsableCommand {
         all of them), so the host generates ~0.5 B values instead of 12 B. Prints a RESULT line with the median time.
         """)
 
-    @Option(help: "cpu or cuda.") var backend: BackendChoice = .cuda
+    @Option(help: "cpu, cuda or auto.") var backend: BackendPreference = .cuda
     @Option(help: "Image width in pixels (latents: /8, tokens: /16 per side).") var width: Int = 1024
     @Option(help: "Image height in pixels.") var height: Int = 1024
     @Option(help: "T5 tokens (FLUX.1-schnell: 256, dev: 512).") var textTokens: Int = 512
@@ -96,7 +86,9 @@ struct BenchTransformer: ParsableCommand {
         let weights = RandomFluxWeights(config: c, seed: 0, distinctBlocks: distinctBlocks)
         let t0 = Date()
         let model: FluxDenoiser
-        switch try backend.engineBackend() {
+        let resolved: EngineBackend
+        do { resolved = try BackendResolver.resolve(backend).get() } catch { throw ValidationError(error.message) }
+        switch resolved {
         case .cpu: model = try FluxTransformer(config: c, weights: weights)
         case .cuda(let d): model = try CUDAFluxTransformer(config: c, weights: weights, device: d)
         }

@@ -22,12 +22,16 @@ struct ModelOption: ParsableArguments {
     @Option(name: .long, help: "CPU threads for matrix products (default: all cores).")
     var threads: Int?
 
-    @Option(name: .long, help: "Where the transformer runs: cpu or cuda (text encoders and VAE: the CPU).")
-    var backend: BackendChoice = .cpu
+    @Option(name: .long, help: "Where the transformer runs: cpu, cuda or auto (text encoders and VAE: the CPU).")
+    var backend: BackendPreference = .cpu
 
     func load() throws -> FluxPipeline {
         Engine.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        return try FluxPipeline(folder: URL(fileURLWithPath: model), backend: try backend.engineBackend())
+        do {
+            return try BackendResolver.loadPipeline(folder: URL(fileURLWithPath: model), preference: backend) {
+                FileHandle.standardError.write(Data("the CUDA backend cannot run this model, using the CPU: \($0)\n".utf8))
+            }
+        } catch let e as CUDAError { throw ValidationError(e.message) }
     }
 }
 

@@ -76,8 +76,9 @@ public struct FluxTransformerInput {
 /// image size and text length.
 public protocol FluxDenoiser: AnyObject {
     var config: FluxTransformerConfig { get }
-    /// A short name of where it runs ("cpu", "cuda: NVIDIA H100 ...").
+    /// A short name of where it runs ("cpu", "cuda: NVIDIA H100 ..."), for logs and benchmarks.
     var backendName: String { get }
+    var backendKind: BackendKind { get }
     func forward(_ inputs: [FluxTransformerInput]) throws -> [Tensor]
 }
 
