@@ -2,7 +2,7 @@ import EaselJSON
 import EaselHTTP
 import Foundation
 
-/// An error answer: `{"error": {"code", "message", "field"?}}` with its status (API.md "Errors").
+/// An error answer: `{"error": {"code", "message", "field"?}}` with its status (docs/API.md "Errors").
 public struct APIError: Error, Equatable, CustomStringConvertible {
     public var status: Int
     public var code: String

@@ -3,7 +3,7 @@ import EaselEngine
 import EaselJobs
 import Foundation
 
-/// Reads and checks a POST /v1/generate body (API.md table): unknown fields, wrong types and out-of-range values are
+/// Reads and checks a POST /v1/generate body (docs/API.md table): unknown fields, wrong types and out-of-range values are
 /// 400 `invalid_request` naming the field; an unknown model is 404 `model_not_found`.
 public struct GenerateRequestValidator {
     public static let fields: [String] = [

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The daemon's Prometheus metrics (API.md `/metrics`). Counters and histograms live here; the queue-depth gauge is
+/// The daemon's Prometheus metrics (docs/API.md `/metrics`). Counters and histograms live here; the queue-depth gauge is
 /// read from the store at scrape time.
 public final class Metrics: @unchecked Sendable {
     public static let jobsTotal = "easel_jobs_total"

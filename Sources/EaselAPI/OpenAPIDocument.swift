@@ -1,6 +1,6 @@
 import Foundation
 
-/// `GET /openapi.json`: the OpenAPI 3.1 description of API.md, written by hand. A test checks that every route of
+/// `GET /openapi.json`: the OpenAPI 3.1 description of docs/API.md, written by hand. A test checks that every route of
 /// `Router.routes` is in it (and nothing else).
 public enum OpenAPIDocument {
     public static let data = Data(text.utf8)

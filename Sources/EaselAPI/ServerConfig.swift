@@ -1,7 +1,7 @@
 import EaselJSON
 import Foundation
 
-/// The daemon's configuration (API.md "Configuration"): the file, then `EASEL_*` environment variables, then
+/// The daemon's configuration (docs/API.md "Configuration"): the file, then `EASEL_*` environment variables, then
 /// command-line flags, each overriding the one before. Relative paths resolve against the config file's folder.
 public struct ServerConfig: Sendable {
     public var host = "127.0.0.1"

@@ -28,7 +28,7 @@ public protocol BatchExecutor: AnyObject, Sendable {
         -> [String: Result<[GeneratedImage], JobError>]
 }
 
-/// A model's dispatch settings (API.md `models[]`).
+/// A model's dispatch settings (docs/API.md `models[]`).
 public struct ModelLaneConfig: Sendable {
     public var model: String
     public var maxBatchSize: Int

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The store's settings (API.md `queue.*`), with the documented defaults.
+/// The store's settings (docs/API.md `queue.*`), with the documented defaults.
 public struct JobStoreOptions: Sendable {
     /// Queued jobs (all models) beyond which `insert` throws `queueFull`.
     public var maxQueued = 1000

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Webhook sender settings (API.md `webhooks.*`).
+/// Webhook sender settings (docs/API.md `webhooks.*`).
 public struct WebhookSenderOptions: Sendable {
     /// `whsec_…`, e.g. from `WebhookSecret.loadOrCreate`.
     public var secret: String

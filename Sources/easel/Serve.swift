@@ -7,9 +7,9 @@ import Logging
 
 /// `easel serve`: the HTTP daemon.
 struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve the HTTP API (see API.md) with the configured models.")
+    static let configuration = CommandConfiguration(abstract: "Serve the HTTP API (see docs/API.md) with the configured models.")
 
-    @Option(help: "The config file (JSON, see API.md).") var config: String = "Config/easel.json"
+    @Option(help: "The config file (JSON, see docs/API.md).") var config: String = "Config/easel.json"
     @Option(help: "Address to listen on (overrides the config and EASEL_HOST).") var host: String?
     @Option(help: "Port to listen on, 0 for any free one (overrides the config and EASEL_PORT).") var port: Int?
     @Option(help: "Data directory for jobs and images (overrides the config and EASEL_DATA_DIR).") var dataDir: String?

@@ -2,7 +2,7 @@ import EaselJSON
 import EaselAPI
 import XCTest
 
-/// The config file, environment overrides and flags (API.md "Configuration").
+/// The config file, environment overrides and flags (docs/API.md "Configuration").
 final class ConfigTests: XCTestCase {
     let base = URL(fileURLWithPath: "/etc/easel")
 
