@@ -44,7 +44,7 @@ let package = Package(
             name: "EaselAPI",
             dependencies: ["EaselJSON", "EaselHTTP", "EaselJobs", "EaselEngine", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "EaselAPITests", dependencies: ["EaselAPI", "EaselJSON", "EaselHTTP", "EaselJobs", "EaselEngine",
+        .testTarget(name: "EaselAPITests", dependencies: ["EaselAPI", "EaselJSON", "EaselHTTP", "EaselTestSupport", "EaselJobs", "EaselEngine",
                                                           .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "easel",
@@ -55,10 +55,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "EaselJobsTests", dependencies: ["EaselJobs", "EaselJSON"]),
+        // What the test targets share: a loopback HTTP client, a webhook receiver, `eventually`, temp folders.
+        .target(name: "EaselTestSupport", dependencies: ["EaselHTTP", "EaselJSON"], path: "Tests/EaselTestSupport"),
+        .testTarget(name: "EaselJobsTests", dependencies: ["EaselJobs", "EaselJSON", "EaselTestSupport"]),
         // HTTP/1.1 server on POSIX sockets + epoll; knows nothing about jobs or models.
         .target(name: "EaselHTTP"),
-        .testTarget(name: "EaselHTTPTests", dependencies: ["EaselHTTP"]),
+        .testTarget(name: "EaselHTTPTests", dependencies: ["EaselHTTP", "EaselTestSupport"]),
         .testTarget(
             name: "EaselEngineTests",
             dependencies: ["EaselEngine"],

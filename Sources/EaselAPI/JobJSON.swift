@@ -2,7 +2,7 @@ import EaselJSON
 import EaselJobs
 import Foundation
 
-/// The API's job object and webhook payload (API.md, "The job object" and "Webhooks"), rendered from a record.
+/// The API's job object and webhook payload (docs/API.md, "The job object" and "Webhooks"), rendered from a record.
 /// The HTTP routes and the webhook sender use the same rendering, so a webhook's `data` is exactly what GET returns.
 /// The store is handed `renderer(imageURLBase:)` and knows nothing of this format.
 public enum JobJSON {

@@ -41,7 +41,7 @@ final class CrashRecoveryTests: XCTestCase {
             }
             guard let found else {
                 process.terminate()
-                throw LoopbackClient.Failure(description: "easel serve did not report its port: \(text)")
+                throw TestClient.Failure(description: "easel serve did not report its port: \(text)")
             }
             port = found
             // Keep draining stdout so the child never blocks on a full pipe.

@@ -43,8 +43,8 @@ final class LiveDaemonTests: XCTestCase {
         XCTAssertTrue(metrics.contains("easel_jobs_total{model=\"easel-shapes\",status=\"succeeded\"} 12"), metrics)
 
         // The webhook: Standard Webhooks v1 signature over "<id>.<timestamp>.<body>".
-        eventually(timeout: 20, "webhook delivered") { !receiver.deliveries.isEmpty }
-        let delivery = try XCTUnwrap(receiver.deliveries.first)
+        eventually(timeout: 20, "webhook delivered") { !receiver.requests.isEmpty }
+        let delivery = try XCTUnwrap(receiver.requests.first)
         let id = try XCTUnwrap(delivery.headers["webhook-id"])
         let timestamp = try XCTUnwrap(delivery.headers["webhook-timestamp"])
         let signature = try XCTUnwrap(delivery.headers["webhook-signature"])

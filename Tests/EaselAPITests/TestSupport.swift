@@ -3,6 +3,7 @@ import EaselAPI
 import EaselEngine
 import EaselHTTP
 import EaselJobs
+@_exported import EaselTestSupport
 import Foundation
 import Logging
 import XCTest
@@ -23,13 +24,6 @@ let quietLogger: Logger = {
     l.logLevel = ProcessInfo.processInfo.environment["EASEL_TEST_LOG"] != nil ? .debug : .critical
     return l
 }()
-
-func makeTempDir(_ name: String = #function) throws -> URL {
-    let dir = FileManager.default.temporaryDirectory
-        .appendingPathComponent("easel-api-tests-\(UUID().uuidString.prefix(8))-\(name.filter(\.isLetter))")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
-}
 
 func shapesConfig(id: String = "easel-shapes") -> ModelConfig {
     var m = ModelConfig(id: id, path: shapesFolder)
@@ -62,17 +56,6 @@ func makeTunedDaemon(_ name: String = #function, tune: (inout APIOptions) -> Voi
                            tune: tune)
 }
 
-/// A response with its body read (streams are not expected here).
-struct Answer {
-    var status: Int
-    var headers: HTTPHeaders
-    var body: Data
-    var text: String { String(decoding: body, as: UTF8.self) }
-    var json: JSONValue { (try? JSONValue.parse(body)) ?? .null }
-    var errorCode: String? { json["error"]?["code"]?.stringValue }
-    var errorField: String? { json["error"]?["field"]?.stringValue }
-}
-
 /// Calls the handler directly (no sockets) and waits for the answer.
 func call(_ api: APIHandler, _ method: String, _ target: String, json: String? = nil,
           headers: [(String, String)] = [], timeout: TimeInterval = 70) -> Answer {
@@ -93,17 +76,6 @@ func call(_ api: APIHandler, _ method: String, _ target: String, json: String? =
     case .data(let d): return Answer(status: r.status, headers: r.headers, body: d)
     case .stream: return Answer(status: r.status, headers: r.headers, body: Data("<stream>".utf8))
     }
-}
-
-/// Waits (polling briefly, never sleeping long) until `condition` holds.
-func eventually(timeout: TimeInterval = 20, _ message: String = "condition", file: StaticString = #filePath,
-                line: UInt = #line, _ condition: () throws -> Bool) rethrows {
-    let end = Date().addingTimeInterval(timeout)
-    while Date() < end {
-        if try condition() { return }
-        usleep(10_000)
-    }
-    XCTFail("timed out waiting for \(message)", file: file, line: line)
 }
 
 /// An `EventSink` that records what was written.

@@ -147,7 +147,7 @@ final class WebhookSenderTests: XCTestCase {
     }
 
     func test_500Then200_retriesWithTheSameIDAndAValidSignature() throws {
-        let receiver = try TestWebhookReceiver(script: [.init(status: 500), .init(status: 200)])
+        let receiver = try WebhookReceiver(script: [.init(status: 500), .init(status: 200)])
         defer { receiver.close() }
         let (store, _, jobID) = try deliver(to: receiver.url)
         try eventually("delivered") { try store.get(jobID)?.webhook?.state == .delivered }
@@ -185,7 +185,7 @@ final class WebhookSenderTests: XCTestCase {
     }
 
     func test_410_stopsAtOnce() throws {
-        let receiver = try TestWebhookReceiver(script: [.init(status: 410)])
+        let receiver = try WebhookReceiver(script: [.init(status: 410)])
         defer { receiver.close() }
         let (store, _, jobID) = try deliver(to: receiver.url)
         try eventually("failed") { try store.get(jobID)?.webhook?.state == .failed }
@@ -195,7 +195,7 @@ final class WebhookSenderTests: XCTestCase {
     }
 
     func test_scheduleExhausted_endsFailed() throws {
-        let receiver = try TestWebhookReceiver(script: Array(repeating: .init(status: 500), count: 5))
+        let receiver = try WebhookReceiver(script: Array(repeating: .init(status: 500), count: 5))
         defer { receiver.close() }
         let (store, _, jobID) = try deliver(to: receiver.url, schedule: [0.02, 0.02])
         try eventually("failed") { try store.get(jobID)?.webhook?.state == .failed }
@@ -204,7 +204,7 @@ final class WebhookSenderTests: XCTestCase {
     }
 
     func test_503WithRetryAfter_waitsAtLeastThatLong() throws {
-        let receiver = try TestWebhookReceiver(script: [.init(status: 503, headers: [("Retry-After", "1")]),
+        let receiver = try WebhookReceiver(script: [.init(status: 503, headers: [("Retry-After", "1")]),
                                                         .init(status: 200)])
         defer { receiver.close() }
         let (store, _, jobID) = try deliver(to: receiver.url, schedule: [0.01])
@@ -215,7 +215,7 @@ final class WebhookSenderTests: XCTestCase {
     }
 
     func test_redirect_isNotFollowed() throws {
-        let receiver = try TestWebhookReceiver(script: [.init(status: 307, headers: [("Location", "/elsewhere")])])
+        let receiver = try WebhookReceiver(script: [.init(status: 307, headers: [("Location", "/elsewhere")])])
         defer { receiver.close() }
         let (store, _, jobID) = try deliver(to: receiver.url, schedule: [60])
         try eventually("attempt recorded") { try store.get(jobID)?.webhook?.attempts == 1 }
@@ -227,7 +227,7 @@ final class WebhookSenderTests: XCTestCase {
     }
 
     func test_privateAddress_refusedAtDeliveryWithoutConnecting() throws {
-        let receiver = try TestWebhookReceiver(script: [])
+        let receiver = try WebhookReceiver(script: [])
         defer { receiver.close() }
         let (store, _, jobID) = try deliver(to: receiver.url, allowPrivate: false)
         try eventually("failed") { try store.get(jobID)?.webhook?.state == .failed }
@@ -236,7 +236,7 @@ final class WebhookSenderTests: XCTestCase {
     }
 
     func test_connectionRefused_isRetried() throws {
-        let receiver = try TestWebhookReceiver(script: [])
+        let receiver = try WebhookReceiver(script: [])
         let url = receiver.url
         receiver.close()
         let (store, _, jobID) = try deliver(to: url, schedule: [60])
@@ -248,7 +248,7 @@ final class WebhookSenderTests: XCTestCase {
     }
 
     func test_pendingDelivery_resumesAfterRestart() throws {
-        let receiver = try TestWebhookReceiver(script: [.init(status: 200)])
+        let receiver = try WebhookReceiver(script: [.init(status: 200)])
         defer { receiver.close() }
         let dir = try makeTempDir()
         let first = try JobStore(dataDir: dir)

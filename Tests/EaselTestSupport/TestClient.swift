@@ -2,21 +2,24 @@ import Foundation
 import Glibc
 
 /// A blocking TCP client for live tests, with a receive timeout so a test can never hang.
-final class TestClient {
-    struct Response {
-        var status: Int
-        var headers: [(String, String)]
-        var body: Data
-        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
-        var text: String { String(decoding: body, as: UTF8.self) }
+public final class TestClient {
+    public struct Response {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: Data
+        public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+        public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    struct Failure: Error, CustomStringConvertible { var description: String }
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
 
-    let fd: Int32
+    public let fd: Int32
     private var buffer: [UInt8] = []
 
-    init(port: Int, host: String = "127.0.0.1", timeout: Double = 5) throws {
+    public init(port: Int, host: String = "127.0.0.1", timeout: Double = 5) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
@@ -46,9 +49,9 @@ final class TestClient {
 
     deinit { Glibc.close(fd) }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
@@ -59,7 +62,7 @@ final class TestClient {
 
     /// Reads more bytes into the buffer; false on EOF.
     @discardableResult
-    func fill() throws -> Bool {
+    public func fill() throws -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n == 0 { return false }
@@ -69,12 +72,12 @@ final class TestClient {
     }
 
     /// True if the server closed the connection (EOF or reset) with nothing more to read.
-    func isClosedByPeer() -> Bool {
+    public func isClosedByPeer() -> Bool {
         if !buffer.isEmpty { return false }
         do { return try !fill() } catch { return errno == ECONNRESET }
     }
 
-    func readLine() throws -> String {
+    public func readLine() throws -> String {
         while true {
             if let lf = buffer.firstIndex(of: 10), lf > 0, buffer[lf - 1] == 13 {
                 let line = String(decoding: buffer[0..<(lf - 1)], as: UTF8.self)
@@ -85,7 +88,7 @@ final class TestClient {
         }
     }
 
-    func readBytes(_ count: Int) throws -> [UInt8] {
+    public func readBytes(_ count: Int) throws -> [UInt8] {
         while buffer.count < count { guard try fill() else { throw Failure(description: "EOF in body") } }
         let bytes = Array(buffer[0..<count])
         buffer.removeFirst(count)
@@ -93,7 +96,7 @@ final class TestClient {
     }
 
     /// Reads the status line and headers.
-    func readHead() throws -> Response {
+    public func readHead() throws -> Response {
         let statusLine = try readLine()
         let parts = statusLine.split(separator: " ", maxSplits: 2)
         guard parts.count >= 2, let status = Int(parts[1]) else { throw Failure(description: "bad status line \(statusLine)") }
@@ -108,7 +111,7 @@ final class TestClient {
     }
 
     /// Reads the next chunk of a chunked body; nil at the terminating zero chunk (trailers consumed).
-    func readChunk() throws -> [UInt8]? {
+    public func readChunk() throws -> [UInt8]? {
         let sizeLine = try readLine()
         guard let size = Int(sizeLine.split(separator: ";")[0], radix: 16) else { throw Failure(description: "bad chunk \(sizeLine)") }
         if size == 0 {
@@ -121,7 +124,7 @@ final class TestClient {
     }
 
     /// Reads one whole response; `head` says the request was HEAD (no body).
-    func readResponse(head: Bool = false) throws -> Response {
+    public func readResponse(head: Bool = false) throws -> Response {
         var response = try readHead()
         if head || response.status == 204 || response.status == 304 || response.status < 200 { return response }
         if let length = response.header("Content-Length").flatMap(Int.init) {
