@@ -48,14 +48,11 @@ public final class DictionaryWeights: WeightSource {
     public func has(_ name: String) -> Bool { tensors[name] != nil }
 }
 
-/// A Linear layer's weights, read once.
+/// A Linear layer's weights.
 public struct Linear {
     public let weight: Tensor  // [out, in]
     public let bias: Tensor?
-    public init(_ w: WeightSource, _ name: String, bias: Bool = true) throws {
-        weight = try w.tensor(name + ".weight")
-        self.bias = bias ? try w.optional(name + ".bias") : nil
-    }
+    /// Load through `WeightSource.tensor(_:shape:because:)` (ComponentWeights.linear, FluxWeightLayout), which checks shapes.
     public init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
     public func callAsFunction(_ x: Tensor) -> Tensor { Ops.linear(x, weight, bias) }
     public var outFeatures: Int { weight.shape[0] }

@@ -48,6 +48,8 @@ public struct FluxWeightLayout: Sendable {
 
     /// diffusers fixes the feed-forward width at 4·dim (FeedForward's mult, single blocks' mlp_ratio): not in the config.
     public static let mlpRatio = 4
+    /// Key prefixes of the double- and single-stream blocks ("transformer_blocks.3.attn.to_q.weight").
+    public static let blockPrefixes = (double: "transformer_blocks.", single: "single_transformer_blocks.")
     /// Width of the sinusoidal timestep (and guidance) features fed to the embedders' linear_1.
     public static let timestepFeatures = 256
 
@@ -97,7 +99,7 @@ public struct FluxWeightLayout: Sendable {
                                  "joint_attention_dim \(c.jointAttentionDim)", "dim")
         xEmbedder = linear("x_embedder", in: c.inChannels, out: d, "in_channels \(c.inChannels)", "dim")
         doubleBlocks = (0..<max(c.numLayers, 0)).map { i in
-            let p = "transformer_blocks.\(i)", a = p + ".attn"
+            let p = Self.blockPrefixes.double + "\(i)", a = p + ".attn"
             let norm1 = linear(p + ".norm1.linear", in: d, out: 6 * d, "dim", "6·dim")
             let norm1Context = linear(p + ".norm1_context.linear", in: d, out: 6 * d, "dim", "6·dim")
             let attn = Attention(q: square(a + ".to_q"), k: square(a + ".to_k"), v: square(a + ".to_v"),
@@ -114,7 +116,7 @@ public struct FluxWeightLayout: Sendable {
                                ffContext2: linear(p + ".ff_context.net.2", in: mlp, out: d, mlpWhy, "dim"))
         }
         singleBlocks = (0..<max(c.numSingleLayers, 0)).map { i in
-            let p = "single_transformer_blocks.\(i)", a = p + ".attn"
+            let p = Self.blockPrefixes.single + "\(i)", a = p + ".attn"
             let normLinear = linear(p + ".norm.linear", in: d, out: 3 * d, "dim", "3·dim")
             let attn = Attention(q: square(a + ".to_q"), k: square(a + ".to_k"), v: square(a + ".to_v"),
                                  normQ: norm(a + ".norm_q"), normK: norm(a + ".norm_k"), out: nil,

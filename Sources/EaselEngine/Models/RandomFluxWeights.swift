@@ -46,7 +46,8 @@ public final class RandomFluxWeights: WeightSource {
     /// The name whose values `name` shares (block i → block i mod distinctBlocks).
     func canonical(_ name: String) -> String {
         guard let n = distinctBlocks, n > 0 else { return name }
-        for prefix in ["transformer_blocks.", "single_transformer_blocks."] where name.hasPrefix(prefix) {
+        let prefixes = FluxWeightLayout.blockPrefixes
+        for prefix in [prefixes.double, prefixes.single] where name.hasPrefix(prefix) {
             let rest = name.dropFirst(prefix.count)
             guard let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]) else { return name }
             return prefix + "\(i % n)" + rest[dot...]
