@@ -5,6 +5,8 @@ import Foundation
 public protocol WeightSource: AnyObject {
     func tensor(_ name: String) throws -> Tensor
     func has(_ name: String) -> Bool
+    /// `name` as a message should show it: the full checkpoint key and, where known, its component and file.
+    func describeWeight(_ name: String) -> String
 }
 
 /// A prefix view: `scoped("encoder.layers.0").tensor("fc1.weight")` reads "encoder.layers.0.fc1.weight".
@@ -15,11 +17,24 @@ public final class ScopedWeights: WeightSource {
     func key(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
     public func tensor(_ name: String) throws -> Tensor { try base.tensor(key(name)) }
     public func has(_ name: String) -> Bool { base.has(key(name)) }
+    public func describeWeight(_ name: String) -> String { base.describeWeight(key(name)) }
 }
 
 extension WeightSource {
     public func scoped(_ prefix: String) -> WeightSource { ScopedWeights(self, prefix) }
     public func optional(_ name: String) throws -> Tensor? { has(name) ? try tensor(name) : nil }
+    public func describeWeight(_ name: String) -> String { "weight '\(name)'" }
+
+    /// Reads a weight and checks its shape, so that a checkpoint that disagrees with its config (or a transposed
+    /// tensor of the same size) is an error naming the tensor and both shapes, never an out-of-bounds read later.
+    /// `because`: where the expected shape comes from, in config terms.
+    public func tensor(_ name: String, shape: [Int], because: String? = nil) throws -> Tensor {
+        let t = try tensor(name)
+        guard t.shape == shape else {
+            throw EngineError("\(describeWeight(name)) has shape \(t.shape), expected \(shape)\(because.map { " (\($0))" } ?? "")")
+        }
+        return t
+    }
 }
 
 /// In-memory weights, for tests and for models built in code.
@@ -33,14 +48,12 @@ public final class DictionaryWeights: WeightSource {
     public func has(_ name: String) -> Bool { tensors[name] != nil }
 }
 
-/// A Linear layer's weights, read once.
+/// A Linear layer's weights.
 public struct Linear {
     public let weight: Tensor  // [out, in]
     public let bias: Tensor?
-    public init(_ w: WeightSource, _ name: String, bias: Bool = true) throws {
-        weight = try w.tensor(name + ".weight")
-        self.bias = bias ? try w.optional(name + ".bias") : nil
-    }
+    /// Load through `WeightSource.tensor(_:shape:because:)` (ComponentWeights.linear, FluxWeightLayout), which checks shapes.
+    public init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
     public func callAsFunction(_ x: Tensor) -> Tensor { Ops.linear(x, weight, bias) }
     public var outFeatures: Int { weight.shape[0] }
 }

@@ -38,6 +38,24 @@ final class CUDABackendTests: XCTestCase {
         return (c, RandomFluxWeights(config: c, seed: seed))
     }
 
+    /// The CUDA backend loads through FluxWeightLayout too: a transposed tensor is an error naming it, not a GEMM
+    /// reading past a buffer.
+    func test_cudaTransformer_whenWeightTransposed_throwsNamingTensorAndShapes() throws {
+        let device = try emulatedDevice()
+        let (config, random) = Self.randomTransformer(guidance: false, seed: 5)
+        var tensors: [String: Tensor] = [:]
+        for n in random.names { tensors[n] = try random.tensor(n) }
+        let key = "single_transformer_blocks.0.proj_mlp.weight"
+        let shape = tensors[key]!.shape
+        tensors[key] = tensors[key]!.reshaped([shape[1], shape[0]])
+        XCTAssertThrowsError(try CUDAFluxTransformer(config: config, weights: DictionaryWeights(tensors), device: device)) { e in
+            let msg = "\(e)"
+            for part in ["'\(key)'", "has shape \([shape[1], shape[0]])", "expected \(shape)"] {
+                XCTAssertTrue(msg.contains(part), "'\(part)' missing from: \(msg)")
+            }
+        }
+    }
+
     /// Against the CPU backend (f32), per output: relative error well inside the 2e-2 the CUDA backend must meet.
     func testEmulatedCUDABackendMatchesTheCPUBackend() throws {
         let device = try emulatedDevice()

@@ -42,6 +42,7 @@ public final class CUDAFluxTransformer: FluxDenoiser {
 
     /// Checks what the kernels need of the configuration, then uploads every weight as bf16.
     public init(config: FluxTransformerConfig, weights w: WeightSource, device: CUDADevice) throws {
+        try config.validate()
         let hd = config.attentionHeadDim
         guard hd == 64 || hd == 128 else {
             throw EngineError("the CUDA backend's attention kernel takes head_dim 64 or 128; this transformer has \(hd)")
@@ -52,46 +53,54 @@ public final class CUDAFluxTransformer: FluxDenoiser {
         self.config = config
         self.device = device
         try device.openBLAS()
-        conditioner = try FluxConditioner(config: config, weights: w)
+        let layout = FluxWeightLayout(config: config)
+        conditioner = try FluxConditioner(layout: layout, weights: w)
 
-        func linear(_ names: [String]) throws -> DLinear {
-            let parts = try names.map { try Linear(w, $0) }
+        /// Several Linears of one input width as one GEMM ([a; b; …] weights); shapes are checked by the layout.
+        func linear(_ parts: [FluxWeightLayout.LinearKeys]) throws -> DLinear {
             let inF = parts[0].weight.shape[1]
-            precondition(parts.allSatisfy { $0.weight.shape[1] == inF })
+            guard parts.allSatisfy({ $0.weight.shape[1] == inF }) else {
+                throw EngineError("cannot fuse \(parts.map(\.weight.key).joined(separator: ", ")): input widths differ")
+            }
             var weight: [Float] = [], bias: [Float] = []
             var anyBias = false
-            for p in parts {
+            for keys in parts {
+                let p = try w.linear(keys)
                 weight += p.weight.data
                 if let b = p.bias { bias += b.data; anyBias = true } else { bias += [Float](repeating: 0, count: p.outFeatures) }
             }
             return DLinear(weight: try device.upload(bf16: weight), bias: anyBias ? try device.upload(bf16: bias) : nil,
                            outFeatures: bias.count, inFeatures: inF)
         }
-        func vector(_ name: String) throws -> DeviceBuffer { try device.upload(bf16: try w.tensor(name).data) }
+        func vector(_ e: FluxWeightLayout.Entry) throws -> DeviceBuffer { try device.upload(bf16: try w.vector(e).data) }
 
-        xEmbedder = try linear(["x_embedder"])
-        contextEmbedder = try linear(["context_embedder"])
-        doubleBlocks = try (0..<config.numLayers).map { i in
-            let p = "transformer_blocks.\(i)", a = p + ".attn"
+        xEmbedder = try linear([layout.xEmbedder])
+        contextEmbedder = try linear([layout.contextEmbedder])
+        doubleBlocks = try layout.doubleBlocks.map { b in
+            // Double blocks always have the added (text) projections; the layout makes them non-nil.
+            let a = b.attn
+            guard let out = a.out, let addQ = a.addQ, let addK = a.addK, let addV = a.addV, let addOut = a.addOut,
+                  let normAddQ = a.normAddQ, let normAddK = a.normAddK else {
+                throw EngineError("FluxWeightLayout: a double block without its text-stream projections")
+            }
             return DoubleBlock(
-                mod: try linear([p + ".norm1.linear"]), modContext: try linear([p + ".norm1_context.linear"]),
-                qkv: try linear([a + ".to_q", a + ".to_k", a + ".to_v"]),
-                qkvContext: try linear([a + ".add_q_proj", a + ".add_k_proj", a + ".add_v_proj"]),
-                normQ: try vector(a + ".norm_q.weight"), normK: try vector(a + ".norm_k.weight"),
-                normAddQ: try vector(a + ".norm_added_q.weight"), normAddK: try vector(a + ".norm_added_k.weight"),
-                out: try linear([a + ".to_out.0"]), addOut: try linear([a + ".to_add_out"]),
-                ff1: try linear([p + ".ff.net.0.proj"]), ff2: try linear([p + ".ff.net.2"]),
-                ffc1: try linear([p + ".ff_context.net.0.proj"]), ffc2: try linear([p + ".ff_context.net.2"]))
+                mod: try linear([b.norm1]), modContext: try linear([b.norm1Context]),
+                qkv: try linear([a.q, a.k, a.v]), qkvContext: try linear([addQ, addK, addV]),
+                normQ: try vector(a.normQ), normK: try vector(a.normK),
+                normAddQ: try vector(normAddQ), normAddK: try vector(normAddK),
+                out: try linear([out]), addOut: try linear([addOut]),
+                ff1: try linear([b.ff1]), ff2: try linear([b.ff2]),
+                ffc1: try linear([b.ffContext1]), ffc2: try linear([b.ffContext2]))
         }
-        singleBlocks = try (0..<config.numSingleLayers).map { i in
-            let p = "single_transformer_blocks.\(i)", a = p + ".attn"
-            return SingleBlock(mod: try linear([p + ".norm.linear"]), kvq: try linear([a + ".to_k", a + ".to_v", a + ".to_q"]),
-                               mlp: try linear([p + ".proj_mlp"]),
-                               normQ: try vector(a + ".norm_q.weight"), normK: try vector(a + ".norm_k.weight"),
-                               projOut: try linear([p + ".proj_out"]))
+        singleBlocks = try layout.singleBlocks.map { b in
+            let a = b.attn
+            return SingleBlock(mod: try linear([b.norm]), kvq: try linear([a.k, a.v, a.q]),
+                               mlp: try linear([b.projMLP]),
+                               normQ: try vector(a.normQ), normK: try vector(a.normK),
+                               projOut: try linear([b.projOut]))
         }
-        normOut = try linear(["norm_out.linear"])
-        projOut = try linear(["proj_out"])
+        normOut = try linear([layout.normOut])
+        projOut = try linear([layout.projOut])
         for l in [xEmbedder, contextEmbedder, normOut, projOut] + doubleBlocks.flatMap({ [$0.ff1, $0.ffc1] })
             + singleBlocks.map(\.mlp) where l.outFeatures % 8 != 0 {
             throw EngineError("the CUDA backend needs every layer width to be a multiple of 8 (found \(l.outFeatures))")
@@ -275,7 +284,7 @@ public final class CUDAFluxTransformer: FluxDenoiser {
             let mod = try buffer("mod", elements: nb * 6 * d)
             let rows = nb * nAll
             for b in singleBlocks {
-                precondition(b.mlp.outFeatures == mw)
+                guard b.mlp.outFeatures == mw else { throw EngineError("single blocks' proj_mlp widths differ (\(b.mlp.outFeatures), \(mw))") }
                 try gemm(b.mod, x: tembD.pointer, xRow: d, y: mod.pointer, yRow: 3 * d, rows: nb)
                 try modulate(x: x.pointer, y: n.pointer, batch: nb, seq: nAll, rowStride: d, batchStride: xb,
                              mod: mod, modWidth: 3 * d, shiftChunk: 0, scaleChunk: 1)

@@ -82,6 +82,9 @@ public final class CLIPTextModel {
     public init(config: CLIPTextConfig, weights root: WeightSource) throws {
         self.config = config
         let d = config.hiddenSize, ff = config.intermediateSize
+        try ComponentWeights.requireSizes("CLIP", positive: [
+            ("vocab_size", config.vocabSize), ("hidden_size", d), ("intermediate_size", ff),
+            ("max_position_embeddings", config.maxPositionEmbeddings)], nonNegative: [("num_hidden_layers", config.numHiddenLayers)])
         guard config.numAttentionHeads > 0, d % config.numAttentionHeads == 0 else {
             throw EngineError("CLIP config: hidden_size \(d) is not divisible by num_attention_heads \(config.numAttentionHeads)")
         }

@@ -4,22 +4,19 @@ import Foundation
 /// the tensor and both shapes instead of failing deep inside a matrix product.
 enum ComponentWeights {
     static func tensor(_ w: WeightSource, _ name: String, shape: [Int]) throws -> Tensor {
-        let t = try w.tensor(name)
-        guard t.shape == shape else {
-            throw EngineError("weight '\(fullName(w, name))' has shape \(t.shape), config expects \(shape)")
-        }
-        return t
+        try w.tensor(name, shape: shape, because: "from config.json")
     }
 
     /// A torch Linear [out, in] (+ bias [out] when `bias`).
     static func linear(_ w: WeightSource, _ name: String, in inF: Int, out outF: Int, bias: Bool) throws -> Linear {
-        _ = try tensor(w, name + ".weight", shape: [outF, inF])
-        if bias { _ = try tensor(w, name + ".bias", shape: [outF]) }
-        return try Linear(w, name, bias: bias)
+        let weight = try w.tensor(name + ".weight", shape: [outF, inF], because: "[out, in], from config.json")
+        return Linear(weight: weight, bias: bias ? try tensor(w, name + ".bias", shape: [outF]) : nil)
     }
 
-    static func fullName(_ w: WeightSource, _ name: String) -> String {
-        if let s = w as? ScopedWeights { return fullName(s.base, s.key(name)) }
-        return name
+    /// Config sizes that become tensor dimensions, loop counts or divisors: zero or negative would be an empty
+    /// range, a division by zero or a negative allocation in release builds, so they fail at load, naming the key.
+    static func requireSizes(_ component: String, positive: [(String, Int)], nonNegative: [(String, Int)] = []) throws {
+        for (key, v) in positive where v <= 0 { throw EngineError("\(component) config: '\(key)' = \(v) must be positive") }
+        for (key, v) in nonNegative where v < 0 { throw EngineError("\(component) config: '\(key)' = \(v) must not be negative") }
     }
 }

@@ -44,14 +44,30 @@ public struct FluxTransformerConfig: Codable, Sendable {
     public static func load(_ url: URL) throws -> FluxTransformerConfig {
         let c = try loadJSONConfig(FluxTransformerConfig.self, at: url, knownKeys: Set(CodingKeys.allCases.map(\.rawValue)),
                                    expectClass: ["FluxTransformer2DModel"])
-        if c.patchSize != 1 { throw EngineError("\(url.path): unsupported config key 'patch_size' = \(c.patchSize) (only 1)") }
-        if c.axesDimsRope.reduce(0, +) != c.attentionHeadDim || c.axesDimsRope.contains(where: { $0 % 2 != 0 }) {
-            throw EngineError("\(url.path): 'axes_dims_rope' \(c.axesDimsRope) must be even and sum to attention_head_dim \(c.attentionHeadDim)")
-        }
-        if let o = c.outChannels, o != c.inChannels {
-            throw EngineError("\(url.path): unsupported config key 'out_channels' = \(o) (must equal in_channels)")
-        }
+        do { try c.validate() } catch let e as EngineError { throw EngineError("\(url.path): \(e.message)") }
         return c
+    }
+
+    /// What both backends assume of a configuration, checked before any weight is read: each of these, broken,
+    /// would otherwise be an out-of-bounds access or a division by zero in the forward pass.
+    public func validate() throws {
+        if patchSize != 1 { throw EngineError("unsupported config key 'patch_size' = \(patchSize) (only 1)") }
+        for (key, v) in [("in_channels", inChannels), ("attention_head_dim", attentionHeadDim),
+                         ("num_attention_heads", numAttentionHeads), ("joint_attention_dim", jointAttentionDim),
+                         ("pooled_projection_dim", pooledProjectionDim)] where v <= 0 {
+            throw EngineError("'\(key)' = \(v) must be positive")
+        }
+        for (key, v) in [("num_layers", numLayers), ("num_single_layers", numSingleLayers)] where v < 0 {
+            throw EngineError("'\(key)' = \(v) must not be negative")
+        }
+        // FLUX positions have three axes (the ids' columns): one rotary band each.
+        if axesDimsRope.count != 3 || axesDimsRope.reduce(0, +) != attentionHeadDim
+            || axesDimsRope.contains(where: { $0 <= 0 || $0 % 2 != 0 }) {
+            throw EngineError("'axes_dims_rope' \(axesDimsRope) must be three positive even sizes summing to attention_head_dim \(attentionHeadDim)")
+        }
+        if let o = outChannels, o != inChannels {
+            throw EngineError("unsupported config key 'out_channels' = \(o) (must equal in_channels)")
+        }
     }
 }
 
@@ -88,11 +104,11 @@ struct FluxConditioner {
     struct MLP { let l1: Linear, l2: Linear }
     let time: MLP, guidance: MLP?, text: MLP
 
-    init(config: FluxTransformerConfig, weights w: WeightSource) throws {
-        func embed(_ p: String) throws -> MLP { MLP(l1: try Linear(w, p + ".linear_1"), l2: try Linear(w, p + ".linear_2")) }
-        time = try embed("time_text_embed.timestep_embedder")
-        guidance = config.guidanceEmbeds ? try embed("time_text_embed.guidance_embedder") : nil
-        text = try embed("time_text_embed.text_embedder")
+    init(layout: FluxWeightLayout, weights w: WeightSource) throws {
+        func embed(_ e: FluxWeightLayout.Embedder) throws -> MLP { MLP(l1: try w.linear(e.linear1), l2: try w.linear(e.linear2)) }
+        time = try embed(layout.timestepEmbedder)
+        guidance = try layout.guidanceEmbedder.map(embed)
+        text = try embed(layout.textEmbedder)
     }
 
     /// [1, dim]: timestep (+ guidance) + pooled text embeddings.
@@ -136,36 +152,33 @@ public final class FluxTransformer: FluxDenoiser {
     let singleBlocks: [SingleBlock]
     let normOut: Linear, projOut: Linear
 
+    /// Reads every weight named by `FluxWeightLayout(config:)`, each shape-checked.
     public init(config: FluxTransformerConfig, weights w: WeightSource) throws {
+        try config.validate()
         self.config = config
-        conditioner = try FluxConditioner(config: config, weights: w)
-        contextEmbedder = try Linear(w, "context_embedder")
-        xEmbedder = try Linear(w, "x_embedder")
-        func attention(_ p: String, added: Bool, out: Bool) throws -> Attention {
-            Attention(q: try Linear(w, p + ".to_q"), k: try Linear(w, p + ".to_k"), v: try Linear(w, p + ".to_v"),
-                      normQ: try w.tensor(p + ".norm_q.weight"), normK: try w.tensor(p + ".norm_k.weight"),
-                      out: out ? try Linear(w, p + ".to_out.0") : nil,
-                      addQ: added ? try Linear(w, p + ".add_q_proj") : nil,
-                      addK: added ? try Linear(w, p + ".add_k_proj") : nil,
-                      addV: added ? try Linear(w, p + ".add_v_proj") : nil,
-                      normAddQ: added ? try w.tensor(p + ".norm_added_q.weight") : nil,
-                      normAddK: added ? try w.tensor(p + ".norm_added_k.weight") : nil,
-                      addOut: added ? try Linear(w, p + ".to_add_out") : nil)
+        let layout = FluxWeightLayout(config: config)
+        conditioner = try FluxConditioner(layout: layout, weights: w)
+        contextEmbedder = try w.linear(layout.contextEmbedder)
+        xEmbedder = try w.linear(layout.xEmbedder)
+        func attention(_ a: FluxWeightLayout.Attention) throws -> Attention {
+            Attention(q: try w.linear(a.q), k: try w.linear(a.k), v: try w.linear(a.v),
+                      normQ: try w.vector(a.normQ), normK: try w.vector(a.normK),
+                      out: try a.out.map(w.linear),
+                      addQ: try a.addQ.map(w.linear), addK: try a.addK.map(w.linear), addV: try a.addV.map(w.linear),
+                      normAddQ: try a.normAddQ.map(w.vector), normAddK: try a.normAddK.map(w.vector),
+                      addOut: try a.addOut.map(w.linear))
         }
-        doubleBlocks = try (0..<config.numLayers).map { i in
-            let p = "transformer_blocks.\(i)"
-            return DoubleBlock(norm1: try Linear(w, p + ".norm1.linear"), norm1Context: try Linear(w, p + ".norm1_context.linear"),
-                               attn: try attention(p + ".attn", added: true, out: true),
-                               ff1: try Linear(w, p + ".ff.net.0.proj"), ff2: try Linear(w, p + ".ff.net.2"),
-                               ffc1: try Linear(w, p + ".ff_context.net.0.proj"), ffc2: try Linear(w, p + ".ff_context.net.2"))
+        doubleBlocks = try layout.doubleBlocks.map { b in
+            DoubleBlock(norm1: try w.linear(b.norm1), norm1Context: try w.linear(b.norm1Context), attn: try attention(b.attn),
+                        ff1: try w.linear(b.ff1), ff2: try w.linear(b.ff2),
+                        ffc1: try w.linear(b.ffContext1), ffc2: try w.linear(b.ffContext2))
         }
-        singleBlocks = try (0..<config.numSingleLayers).map { i in
-            let p = "single_transformer_blocks.\(i)"
-            return SingleBlock(norm: try Linear(w, p + ".norm.linear"), attn: try attention(p + ".attn", added: false, out: false),
-                               projMLP: try Linear(w, p + ".proj_mlp"), projOut: try Linear(w, p + ".proj_out"))
+        singleBlocks = try layout.singleBlocks.map { b in
+            SingleBlock(norm: try w.linear(b.norm), attn: try attention(b.attn),
+                        projMLP: try w.linear(b.projMLP), projOut: try w.linear(b.projOut))
         }
-        normOut = try Linear(w, "norm_out.linear")
-        projOut = try Linear(w, "proj_out")
+        normOut = try w.linear(layout.normOut)
+        projOut = try w.linear(layout.projOut)
     }
 
     /// Sinusoidal timestep features as diffusers' `Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=0)`.

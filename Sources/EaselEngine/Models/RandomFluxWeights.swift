@@ -15,46 +15,20 @@ public final class RandomFluxWeights: WeightSource {
     private var cache: [String: Tensor] = [:]
     enum Kind { case weight(fanIn: Int), bias, norm }
 
+    /// Every tensor of `FluxWeightLayout(config:)`, optional biases included.
     public init(config c: FluxTransformerConfig, seed: UInt64 = 0, distinctBlocks: Int? = nil) {
         config = c
         self.seed = seed
         self.distinctBlocks = distinctBlocks
-        let d = c.innerDim, hd = c.attentionHeadDim
-        func linear(_ name: String, _ inF: Int, _ outF: Int) {
-            shapes[name + ".weight"] = ([outF, inF], .weight(fanIn: inF))
-            shapes[name + ".bias"] = ([outF], .bias)
-        }
-        func norm(_ name: String) { shapes[name + ".weight"] = ([hd], .norm) }
-        for e in ["timestep_embedder", "guidance_embedder", "text_embedder"] where c.guidanceEmbeds || e != "guidance_embedder" {
-            linear("time_text_embed.\(e).linear_1", e == "text_embedder" ? c.pooledProjectionDim : 256, d)
-            linear("time_text_embed.\(e).linear_2", d, d)
-        }
-        linear("context_embedder", c.jointAttentionDim, d)
-        linear("x_embedder", c.inChannels, d)
-        for i in 0..<c.numLayers {
-            let p = "transformer_blocks.\(i)"
-            linear(p + ".norm1.linear", d, 6 * d)
-            linear(p + ".norm1_context.linear", d, 6 * d)
-            for n in ["to_q", "to_k", "to_v", "add_q_proj", "add_k_proj", "add_v_proj", "to_out.0", "to_add_out"] {
-                linear(p + ".attn." + n, d, d)
+        for e in FluxWeightLayout(config: c).entries {
+            let kind: Kind
+            switch e.role {
+            case .linearWeight: kind = .weight(fanIn: e.shape[1])  // [out, in]
+            case .linearBias: kind = .bias
+            case .norm: kind = .norm
             }
-            for n in ["norm_q", "norm_k", "norm_added_q", "norm_added_k"] { norm(p + ".attn." + n) }
-            linear(p + ".ff.net.0.proj", d, 4 * d)
-            linear(p + ".ff.net.2", 4 * d, d)
-            linear(p + ".ff_context.net.0.proj", d, 4 * d)
-            linear(p + ".ff_context.net.2", 4 * d, d)
+            shapes[e.key] = (e.shape, kind)
         }
-        for i in 0..<c.numSingleLayers {
-            let p = "single_transformer_blocks.\(i)"
-            linear(p + ".norm.linear", d, 3 * d)
-            for n in ["to_q", "to_k", "to_v"] { linear(p + ".attn." + n, d, d) }
-            norm(p + ".attn.norm_q")
-            norm(p + ".attn.norm_k")
-            linear(p + ".proj_mlp", d, 4 * d)
-            linear(p + ".proj_out", 5 * d, d)
-        }
-        linear("norm_out.linear", d, 2 * d)
-        linear("proj_out", d, c.inChannels)
     }
 
     /// FLUX.1-schnell's transformer dimensions (FLUX.1-dev: the same with guidance embeddings).
@@ -72,7 +46,8 @@ public final class RandomFluxWeights: WeightSource {
     /// The name whose values `name` shares (block i → block i mod distinctBlocks).
     func canonical(_ name: String) -> String {
         guard let n = distinctBlocks, n > 0 else { return name }
-        for prefix in ["transformer_blocks.", "single_transformer_blocks."] where name.hasPrefix(prefix) {
+        let prefixes = FluxWeightLayout.blockPrefixes
+        for prefix in [prefixes.double, prefixes.single] where name.hasPrefix(prefix) {
             let rest = name.dropFirst(prefix.count)
             guard let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]) else { return name }
             return prefix + "\(i % n)" + rest[dot...]

@@ -102,6 +102,14 @@ public final class T5Encoder {
     public init(config: T5Config, weights w: WeightSource) throws {
         self.config = config
         let d = config.dModel, inner = config.numHeads * config.dKv, ff = config.dFf
+        try ComponentWeights.requireSizes("T5", positive: [
+            ("vocab_size", config.vocabSize), ("d_model", d), ("d_kv", config.dKv), ("d_ff", ff), ("num_heads", config.numHeads)],
+            nonNegative: [("num_layers", config.numLayers)])
+        // relativePositionBucket divides by num_buckets / 4 and by log(max_distance / (num_buckets / 4)).
+        let exact = config.relativeAttentionNumBuckets / 4
+        guard exact >= 1, config.relativeAttentionMaxDistance > exact else {
+            throw EngineError("T5 config: relative_attention_num_buckets \(config.relativeAttentionNumBuckets) must be at least 4 and relative_attention_max_distance \(config.relativeAttentionMaxDistance) larger than a quarter of it")
+        }
         let (gated, actName) = try config.feedForward()
         self.gated = gated
         do { act = try Ops.activation(actName) } catch {

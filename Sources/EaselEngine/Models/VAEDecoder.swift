@@ -139,6 +139,8 @@ public final class VAEDecoder {
         self.config = config
         let channels = config.blockOutChannels, groups = config.normNumGroups
         guard let top = channels.last else { throw EngineError("VAE config: block_out_channels is empty") }
+        try ComponentWeights.requireSizes("VAE", positive: [("latent_channels", config.latentChannels), ("out_channels", config.outChannels)]
+            + channels.map { ("block_out_channels", $0) }, nonNegative: [("layers_per_block", config.layersPerBlock)])
         if let bad = config.upBlockTypes.first(where: { $0 != "UpDecoderBlock2D" }) {
             throw EngineError("VAE config: up_block_types '\(bad)' is not supported (only UpDecoderBlock2D)")
         }

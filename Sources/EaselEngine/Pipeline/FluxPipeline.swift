@@ -166,10 +166,18 @@ public final class FluxPipeline {
                               ignoring: { $0 == "shared.weight" || $0 == "encoder.embed_tokens.weight" })
         tokenizer = try Tokenizer.load(folder: component("tokenizer"))
         tokenizer2 = try Tokenizer.load(folder: component("tokenizer_2"))
+        try Self.checkAgreement(transformer: tcfg, clip: clip, t5: t5, tokenizer: tokenizer, tokenizer2: tokenizer2, easel: easel)
 
         if let vaeConfig = configs.vae {
             let vw = try WeightStore(folder: component("vae"), baseName: "diffusion_pytorch_model")
             let v = try VAEDecoder(config: vaeConfig, weights: vw)
+            // The transformer's channels are the VAE latents packed 2x2; the PNG writer takes three channels.
+            if tcfg.inChannels != 4 * v.config.latentChannels {
+                throw EngineError("transformer in_channels \(tcfg.inChannels) must be 4 × the VAE's latent_channels \(v.config.latentChannels) (2x2 packing)")
+            }
+            if v.config.outChannels != 3 {
+                throw EngineError("VAE config: out_channels \(v.config.outChannels) is not 3 (an RGB image)")
+            }
             // The encoder half of the autoencoder is not used for text-to-image.
             try Self.checkAllUsed(vw, component: "vae",
                                   ignoring: { $0.hasPrefix("encoder.") || $0.hasPrefix("quant_conv.") })
@@ -181,6 +189,36 @@ public final class FluxPipeline {
 
     /// FluxPipeline's defaults (1024x1024 for FLUX.1, 28 steps, guidance 3.5), overridden by `easel.json`.
     public var defaults: GenerationDefaults { capabilities.defaults }
+
+    /// Sizes one component's config sets and another's weights assume: a disagreement here would otherwise be an
+    /// out-of-bounds read in the first request, so it fails the load, naming both settings.
+    static func checkAgreement(transformer t: FluxTransformerConfig, clip: CLIPTextModel, t5: T5Encoder,
+                               tokenizer: Tokenizer, tokenizer2: Tokenizer, easel: EaselModelConfig) throws {
+        if t.jointAttentionDim != t5.config.dModel {
+            throw EngineError("transformer joint_attention_dim \(t.jointAttentionDim) does not match text_encoder_2 (T5) d_model \(t5.config.dModel)")
+        }
+        if t.pooledProjectionDim != clip.config.hiddenSize {
+            throw EngineError("transformer pooled_projection_dim \(t.pooledProjectionDim) does not match text_encoder (CLIP) hidden_size \(clip.config.hiddenSize)")
+        }
+        // encodeForPipeline pads to its length but never drops the special tokens the post-processor adds.
+        let clipTokens = max(tokenizer.modelMaxLength ?? 77, tokenizer.postProcessor.addedCount)
+        if clipTokens > clip.config.maxPositionEmbeddings {
+            throw EngineError("tokenizer gives \(clipTokens) tokens (model_max_length), more than text_encoder (CLIP) max_position_embeddings \(clip.config.maxPositionEmbeddings)")
+        }
+        if easel.maxSequenceLength < 1 {
+            throw EngineError("easel.json: 'max_sequence_length' \(easel.maxSequenceLength) must be at least 1")
+        }
+        // The special and padding tokens every prompt gets; the prompt's own tokens are checked per request.
+        try checkTokens(tokenizer.encodeForPipeline("", maxLength: 1), rows: clip.config.vocabSize, "tokenizer", "text_encoder (CLIP)")
+        try checkTokens(tokenizer2.encodeForPipeline("", maxLength: 1), rows: t5.config.vocabSize, "tokenizer_2", "text_encoder_2 (T5)")
+    }
+
+    /// Token ids index the encoder's embedding table: one past its rows would read out of bounds.
+    static func checkTokens(_ ids: [Int], rows: Int, _ tokenizer: String, _ encoder: String) throws {
+        if let bad = ids.first(where: { $0 < 0 || $0 >= rows }) {
+            throw EngineError("\(tokenizer) gives token id \(bad), outside \(encoder)'s embedding of vocab_size \(rows) rows")
+        }
+    }
 
     static func checkAllUsed(_ w: WeightStore, component: String, ignoring: (String) -> Bool = { _ in false }) throws {
         let unused = w.unusedNames().filter { !ignoring($0) }
@@ -203,6 +241,14 @@ public final class FluxPipeline {
         }
         if r.steps < 1 { throw EngineError("steps must be at least 1") }
         if r.numImages < 1 { throw EngineError("num_images must be at least 1") }
+        let maxSeq = r.maxSequenceLength ?? easel.maxSequenceLength
+        if maxSeq < 1 { throw EngineError("max_sequence_length must be at least 1 (got \(maxSeq))") }
+        for p in usesTrueCFG && r.guidance > 1 ? [r.prompt, r.negativePrompt] : [r.prompt] {
+            try Self.checkTokens(tokenizer.encodeForPipeline(p, maxLength: tokenizer.modelMaxLength ?? 77),
+                                 rows: clip.config.vocabSize, "tokenizer", "text_encoder (CLIP)")
+            try Self.checkTokens(tokenizer2.encodeForPipeline(p, maxLength: maxSeq), rows: t5.config.vocabSize,
+                                 "tokenizer_2", "text_encoder_2 (T5)")
+        }
         if let l = r.latents {
             let s = (r.height / sizeStep) * (r.width / sizeStep)
             if l.shape != [r.numImages, s, transformer.config.inChannels] {

@@ -120,6 +120,12 @@ public final class WeightStore: @unchecked Sendable {
         return files[i].info(name)
     }
 
+    /// "component transformer: weight 'x_embedder.weight' in diffusion_pytorch_model.safetensors".
+    public func describeWeight(_ name: String) -> String {
+        let file = location[name].map { " in \(files[$0].url.lastPathComponent)" } ?? ""
+        return "component \(component): weight '\(name)'\(file)"
+    }
+
     /// Reads a weight widened to f32 and records it as used.
     public func tensor(_ name: String) throws -> Tensor {
         guard let i = location[name] else { throw EngineError("component \(component): missing weight '\(name)'") }
