@@ -11,7 +11,7 @@ struct Easel: ParsableCommand {
         commandName: "easel",
         abstract: "Easel: serve and run FLUX-family diffusion pipelines.",
         subcommands: [Serve.self, WebhookSecretCommand.self, Generate.self, Tokenize.self, CUDAInfo.self, CUDAParity.self,
-                      BenchTransformer.self]
+                      BenchTransformer.self, BenchComponents.self]
     )
 }
 
