@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "EaselTestSupport", dependencies: ["EaselHTTP", "EaselJSON"], path: "Tests/EaselTestSupport"),
         .testTarget(name: "EaselJobsTests", dependencies: ["EaselJobs", "EaselJSON", "EaselTestSupport"]),
         // HTTP/1.1 server on POSIX sockets + epoll; knows nothing about jobs or models.
-        .target(name: "EaselHTTP"),
+        .target(name: "EaselHTTP", swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "EaselHTTPTests", dependencies: ["EaselHTTP", "EaselTestSupport"]),
         .testTarget(
             name: "EaselEngineTests",

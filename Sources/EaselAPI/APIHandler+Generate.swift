@@ -4,7 +4,7 @@ import Foundation
 
 extension APIHandler {
     /// POST /v1/generate.
-    func generate(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) throws {
+    func generate(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) throws {
         let contentType = request.headers["Content-Type"]?.split(separator: ";").first?
             .trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         guard contentType == "application/json" || (contentType.hasPrefix("application/") && contentType.hasSuffix("+json"))

@@ -36,13 +36,13 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
     /// Fixes the seed chosen for requests without one (tests).
     public func setRandomSeed(_ pick: @escaping () -> UInt64) { validator.randomSeed = pick }
 
-    public func handle(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) {
+    public func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
         _ = route(request, inlineOnly: false, respond)
     }
 
     /// Answers on the event loop what needs only memory: health, models, the OpenAPI document, unknown paths, and
     /// status polls of jobs whose row is in the store's read cache. What may touch SQLite or the disk goes to the queue.
-    public func handleInline(_ request: HTTPRequest, respond: @escaping (HTTPResponse) -> Void) -> Bool {
+    public func handleInline(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) -> Bool {
         route(request, inlineOnly: true, respond)
     }
 
@@ -54,7 +54,7 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
     }
 
     /// Routes and answers the request; with `inlineOnly`, returns false (answering nothing) for routes that may block.
-    private func route(_ request: HTTPRequest, inlineOnly: Bool, _ respond: @escaping (HTTPResponse) -> Void) -> Bool {
+    private func route(_ request: HTTPRequest, inlineOnly: Bool, _ respond: @escaping @Sendable (HTTPResponse) -> Void) -> Bool {
         let match = Router.match(method: request.method, path: request.path)
         // A job poll is answered inline only with bytes already in the read cache, taken here once: a write racing
         // this request sends it to the queue rather than to SQLite from the event loop.
@@ -105,7 +105,7 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
     }
 
     private func dispatch(_ handler: Route.Handler, _ request: HTTPRequest, _ params: [String: String],
-                          _ respond: @escaping (HTTPResponse) -> Void) throws {
+                          _ respond: @escaping @Sendable (HTTPResponse) -> Void) throws {
         switch handler {
         case .generate: try generate(request, respond: respond)
         case .listJobs: respond(try listJobs(request))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 private let continueBytes = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
@@ -41,16 +42,17 @@ extension Connection {
         let context = ResponseEncoder.Context(isHead: request.method == "HEAD", isHTTP10: parsed.isHTTP10, keepAlive: parsed.keepAlive)
         let core = loop.core
         let loop = self.loop
-        let encode = { (response: HTTPResponse) -> (bytes: [UInt8], stream: ((HTTPStreamWriter) -> Void)?, keepAlive: Bool) in
+        let encode = { @Sendable (response: HTTPResponse) -> (bytes: [UInt8], stream: (@Sendable (HTTPStreamWriter) -> Void)?, keepAlive: Bool) in
             var context = context
             context.keepAlive = context.keepAlive && !core.isStopping && !ResponseEncoder.wantsClose(response)
             return ResponseEncoder.encode(response, context)
         }
-        let deliverLater = { (response: HTTPResponse) in
+        let connection = LoopBound(self, on: loop)
+        let deliverLater = { @Sendable (response: HTTPResponse) in
             let encoded = encode(response)
-            loop.execute {
-                self.deliver(id: id, encoded.bytes, keepAlive: encoded.keepAlive, stream: encoded.stream,
-                             chunked: !context.isHTTP10)
+            connection.execute {
+                $0.deliver(id: id, encoded.bytes, keepAlive: encoded.keepAlive, stream: encoded.stream,
+                           chunked: !context.isHTTP10)
             }
         }
         // On this loop first: an answer given before `handleInline` returns is written directly; a later one takes
@@ -72,16 +74,17 @@ extension Connection {
         }
     }
 
-    private func deliver(id: UInt64, _ bytes: [UInt8], keepAlive: Bool, stream: ((HTTPStreamWriter) -> Void)?, chunked: Bool) {
+    private func deliver(id: UInt64, _ bytes: [UInt8], keepAlive: Bool, stream: (@Sendable (HTTPStreamWriter) -> Void)?, chunked: Bool) {
         guard case .handling = phase, id == requestID else { return }  // closed meanwhile, or a second respond
         enqueue(bytes)
         guard let stream else {
             finishResponse(keepAlive: keepAlive)
             return
         }
-        let channel = StreamChannel(cap: limits.maxStreamBufferBytes, chunked: chunked)
-        let loop = self.loop
-        channel.notify = { [weak self] in loop.execute { self?.pumpStream() } }
+        let connection = LoopBound(self, on: loop)
+        let channel = StreamChannel(cap: limits.maxStreamBufferBytes, chunked: chunked) {
+            connection.execute { $0.pumpStream() }
+        }
         phase = .streaming(channel)
         keepAliveAfterStream = keepAlive
         let writer = HTTPStreamWriter(channel: channel)
@@ -170,23 +173,23 @@ extension Connection {
 }
 
 /// The answer to a request handled on its event loop, if it came before `handle` returned.
-private final class InlineReply: @unchecked Sendable {
-    private let lock = NSLock()
-    private var closed = false
-    private var response: HTTPResponse?
+private final class InlineReply: Sendable {
+    private let state = Mutex<(closed: Bool, response: HTTPResponse?)>((false, nil))
 
     /// Keeps the first answer while `handle` is still running; false once it has returned (answer it the usual way).
     func capture(_ response: HTTPResponse) -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        if closed { return false }
-        if self.response == nil { self.response = response }
-        return true
+        state.withLock { s in
+            if s.closed { return false }
+            if s.response == nil { s.response = response }
+            return true
+        }
     }
 
     /// Called when `handle` returns: the answer given meanwhile, if any.
     func close() -> HTTPResponse? {
-        lock.lock(); defer { lock.unlock() }
-        closed = true
-        return response
+        state.withLock { s in
+            s.closed = true
+            return s.response
+        }
     }
 }

@@ -2,12 +2,15 @@ import Foundation
 import Glibc
 
 /// One epoll thread owning a set of connections. Other threads talk to it only through `execute`.
+/// Unchecked Sendable by confinement: `tasks` and `wakePending` are guarded by `lock`; everything else that changes
+/// (the connections, the listener, `isShuttingDown`, the read buffer) is touched only on the loop's own thread,
+/// from `run` and the tasks it executes. The compiler cannot see a thread confinement, hence the unchecked.
 final class EventLoop: @unchecked Sendable {
     unowned let core: ServerCore
     let epollFD: Int32
     private let wakeFD: Int32
     private let lock = NSLock()
-    private var tasks: [() -> Void] = []
+    private var tasks: [@Sendable () -> Void] = []
     private var wakePending = false
     /// Connections by descriptor (descriptors are small and dense).
     private var connections: [Connection?] = []
@@ -34,7 +37,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Runs `task` on this loop's thread, soon. Callable from any thread.
-    func execute(_ task: @escaping () -> Void) {
+    func execute(_ task: @escaping @Sendable () -> Void) {
         lock.lock()
         tasks.append(task)
         let wake = !wakePending
@@ -133,7 +136,7 @@ final class EventLoop: @unchecked Sendable {
         var value: UInt64 = 0
         _ = Glibc.read(wakeFD, &value, 8)
         lock.lock()
-        var batch: [() -> Void] = []
+        var batch: [@Sendable () -> Void] = []
         swap(&batch, &tasks)
         wakePending = false
         lock.unlock()

@@ -1,9 +1,9 @@
 import Foundation
 
 /// A response body: fixed bytes (sent with Content-Length) or a stream (sent with chunked encoding).
-public enum HTTPBody {
+public enum HTTPBody: Sendable {
     case data(Data)
     /// Called once on a handler thread after the head is queued; write with the writer from any thread,
     /// then `finish()`. Not called for HEAD requests.
-    case stream((HTTPStreamWriter) -> Void)
+    case stream(@Sendable (HTTPStreamWriter) -> Void)
 }

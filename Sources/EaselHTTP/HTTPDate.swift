@@ -1,22 +1,20 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// The IMF-fixdate for the `Date` header, formatted at most once per second.
 enum HTTPDate {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var cachedSecond = 0
-    nonisolated(unsafe) private static var cached: [UInt8] = []
+    private static let cache = Mutex<(second: Int, bytes: [UInt8])>((0, []))
 
     /// e.g. "Sun, 06 Nov 1994 08:49:37 GMT" as bytes.
     static func current() -> [UInt8] {
         let now = time(nil)
-        lock.lock()
-        defer { lock.unlock() }
-        if Int(now) != cachedSecond || cached.isEmpty {
-            cachedSecond = Int(now)
-            cached = format(now)
+        return cache.withLock { c in
+            if Int(now) != c.second || c.bytes.isEmpty {
+                c = (Int(now), format(now))
+            }
+            return c.bytes
         }
-        return cached
     }
 
     static func format(_ t: time_t) -> [UInt8] {

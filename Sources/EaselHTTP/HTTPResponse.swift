@@ -2,7 +2,7 @@ import Foundation
 
 /// What a handler answers. The server adds `Date`, `Server`, `Content-Length` (fixed bodies) or
 /// `Transfer-Encoding: chunked` (streams), and `Connection` where needed; it drops any framing headers set here.
-public struct HTTPResponse {
+public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: HTTPHeaders
     public var body: HTTPBody

@@ -1,23 +1,21 @@
 import Foundation
+import Synchronization
 
 /// HTTP/1.1 server: a listening socket and a few epoll event-loop threads; handlers run on a concurrent
 /// dispatch queue. Start once, stop once.
-public final class HTTPServer: @unchecked Sendable {
+public final class HTTPServer: Sendable {
     public let host: String
     public let limits: HTTPServerLimits
     private let requestedPort: Int
     private let core: ServerCore
-    private let lock = NSLock()
-    private var boundPort = 0
-    private var started = false
-    private var stopped = false
+    private let state = Mutex<(boundPort: Int, started: Bool, stopped: Bool)>((0, false, false))
 
     /// - Parameters:
     ///   - host: an IPv4 or IPv6 literal ("127.0.0.1", "0.0.0.0", "::1", "::"); "localhost" means 127.0.0.1.
     ///   - port: TCP port; 0 picks a free one (read it from `start()` or `port`).
     ///   - logger: receives one line per notable event (refused requests, timeouts, accept trouble).
     public init(host: String = "127.0.0.1", port: Int = 0, limits: HTTPServerLimits = HTTPServerLimits(),
-                handler: HTTPHandler, logger: ((String) -> Void)? = nil) {
+                handler: any HTTPHandler, logger: (@Sendable (String) -> Void)? = nil) {
         self.host = host
         self.requestedPort = port
         self.limits = limits
@@ -27,14 +25,21 @@ public final class HTTPServer: @unchecked Sendable {
     deinit { stop(graceful: false) }
 
     /// The bound port once started (0 before).
-    public var port: Int { lock.withLock { boundPort } }
+    public var port: Int { state.withLock { $0.boundPort } }
 
     /// Binds, listens and starts the event loops. Returns the bound port.
     @discardableResult
     public func start() throws -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !started else { throw HTTPServerError.alreadyStarted }
+        try state.withLock { s in
+            guard !s.started else { throw HTTPServerError.alreadyStarted }
+            let port = try startLoops()
+            s.boundPort = port
+            s.started = true
+            return port
+        }
+    }
+
+    private func startLoops() throws -> Int {
         let (fd, port) = try SocketAddress.listen(host: host, port: requestedPort)
         let loops: [EventLoop]
         do {
@@ -50,8 +55,6 @@ public final class HTTPServer: @unchecked Sendable {
             thread.name = "easel-http-\(i)"
             thread.start()
         }
-        boundPort = port
-        started = true
         core.log("listening on \(host.contains(":") ? "[\(host)]" : host):\(port) with \(loops.count) event loops")
         return port
     }
@@ -60,10 +63,12 @@ public final class HTTPServer: @unchecked Sendable {
     /// answered (with `Connection: close`), then their connections close; whatever remains after
     /// `limits.gracefulStopTimeout` is closed. Not graceful: everything closes now. Returns when done.
     public func stop(graceful: Bool = true) {
-        lock.lock()
-        guard started, !stopped else { lock.unlock(); return }
-        stopped = true
-        lock.unlock()
+        let proceed = state.withLock { s in
+            guard s.started, !s.stopped else { return false }
+            s.stopped = true
+            return true
+        }
+        guard proceed else { return }
         core.setStopping()
         let loops = core.loops
         for loop in loops { loop.execute { loop.beginShutdown(graceful: graceful) } }

@@ -4,7 +4,7 @@ import Foundation
 /// and sent by the connection's event loop. If the queue would exceed `HTTPServerLimits.maxStreamBufferBytes`
 /// (a reader too slow), the connection is dropped. Dropping the last reference without `finish()` aborts
 /// the response (the connection is closed, so the client sees a truncated body).
-public final class HTTPStreamWriter: @unchecked Sendable {
+public final class HTTPStreamWriter: Sendable {
     let channel: StreamChannel
 
     init(channel: StreamChannel) { self.channel = channel }

@@ -11,12 +11,12 @@ enum ResponseEncoder {
 
     /// Returns the bytes and, for a streaming response that has a body, the stream to run.
     static func encode(_ response: HTTPResponse, _ context: Context)
-        -> (bytes: [UInt8], stream: ((HTTPStreamWriter) -> Void)?, keepAlive: Bool) {
+        -> (bytes: [UInt8], stream: (@Sendable (HTTPStreamWriter) -> Void)?, keepAlive: Bool) {
         let status = response.status
         let bodyAllowed = status >= 200 && status != 204 && status != 304
         var out: [UInt8] = []
         var fixedBody: Data?
-        var stream: ((HTTPStreamWriter) -> Void)?
+        var stream: (@Sendable (HTTPStreamWriter) -> Void)?
         switch response.body {
         case .data(let data): fixedBody = data
         case .stream(let body): stream = body

@@ -1,18 +1,19 @@
 import Foundation
+import Synchronization
 
 /// What the loops and connections share: configuration, the handler and its queue, the loops, the stop flag.
-final class ServerCore: @unchecked Sendable {
+final class ServerCore: Sendable {
     let limits: HTTPServerLimits
-    let handler: HTTPHandler
-    let logger: ((String) -> Void)?
+    let handler: any HTTPHandler
+    let logger: (@Sendable (String) -> Void)?
     let handlerQueue = DispatchQueue(label: "easel.http.handlers", qos: .userInitiated, attributes: .concurrent)
-    var loops: [EventLoop] = []
+    /// Set once by `HTTPServer.start`, before any loop runs.
+    private let loopList = Mutex<[EventLoop]>([])
     /// How often loops look for timed-out connections: a quarter of the shortest timeout, within 10–250 ms.
     let sweepInterval: UInt64
-    private let lock = NSLock()
-    private var stopping = false
+    private let stopping = Atomic<Bool>(false)
 
-    init(limits: HTTPServerLimits, handler: HTTPHandler, logger: ((String) -> Void)?) {
+    init(limits: HTTPServerLimits, handler: any HTTPHandler, logger: (@Sendable (String) -> Void)?) {
         self.limits = limits
         self.handler = handler
         self.logger = logger
@@ -20,9 +21,14 @@ final class ServerCore: @unchecked Sendable {
         sweepInterval = Monotonic.nanoseconds(min(0.25, max(0.01, quarter)))
     }
 
-    var isStopping: Bool { lock.withLock { stopping } }
+    var loops: [EventLoop] {
+        get { loopList.withLock { $0 } }
+        set { loopList.withLock { $0 = newValue } }
+    }
 
-    func setStopping() { lock.withLock { stopping = true } }
+    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    func setStopping() { stopping.store(true, ordering: .releasing) }
 
     func log(_ message: @autoclosure () -> String) {
         logger?(message())

@@ -69,7 +69,7 @@ final class ResponseEncoderTests: XCTestCase {
     }
 
     func test_streamWriter_afterFinish_refusesWrites() {
-        let channel = StreamChannel(cap: 1024, chunked: true)
+        let channel = StreamChannel(cap: 1024, chunked: true) {}
         let writer = HTTPStreamWriter(channel: channel)
         XCTAssertTrue(writer.write("abc"))
         writer.finish()
