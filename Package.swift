@@ -30,7 +30,8 @@ let package = Package(
         .testTarget(name: "EaselJSONTests", dependencies: ["EaselJSON"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(
             name: "EaselJobs",
-            dependencies: ["EaselJSON", "CSQLite", "CCurl", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["EaselJSON", "CSQLite", "CCurl", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "EaselEngine",

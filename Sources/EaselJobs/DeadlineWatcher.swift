@@ -2,7 +2,7 @@ import Foundation
 
 /// Fails queued jobs whose deadline passed (`deadline_exceeded`). A thread sleeps until the earliest queued deadline
 /// and is woken early by new submissions, whose deadline may be earlier.
-final class DeadlineWatcher: @unchecked Sendable {
+final class DeadlineWatcher: Sendable {
     private let store: JobStore
     private let worker = WorkerThread(name: "easel.deadlines")
 

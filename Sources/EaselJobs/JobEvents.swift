@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A committed change to a job, published after the write returns (never while the store's writer is held).
 public struct JobEvent: Sendable, Equatable {
@@ -17,27 +18,23 @@ public struct JobEvent: Sendable, Equatable {
 
 /// Fan-out of job events to observers: the scheduler (wake-ups), the webhook sender, and the HTTP layer's SSE streams.
 /// Observers run on the thread that made the change and must return quickly.
-public final class JobEvents: @unchecked Sendable {
+public final class JobEvents: Sendable {
     public typealias Token = Int
-    private let lock = NSLock()
-    private var observers: [Token: @Sendable (JobEvent) -> Void] = [:]
-    private var nextToken = 0
+    private let observers = Mutex<(next: Token, byToken: [Token: @Sendable (JobEvent) -> Void])>((0, [:]))
 
     public init() {}
 
     @discardableResult
     public func observe(_ observer: @escaping @Sendable (JobEvent) -> Void) -> Token {
-        lock.lock()
-        defer { lock.unlock() }
-        nextToken += 1
-        observers[nextToken] = observer
-        return nextToken
+        observers.withLock { o in
+            o.next += 1
+            o.byToken[o.next] = observer
+            return o.next
+        }
     }
 
     public func remove(_ token: Token) {
-        lock.lock()
-        observers[token] = nil
-        lock.unlock()
+        _ = observers.withLock { $0.byToken.removeValue(forKey: token) }
     }
 
     /// The events of one job until (and including) its terminal event; for `GET /v1/jobs/{id}/events`.
@@ -54,9 +51,7 @@ public final class JobEvents: @unchecked Sendable {
 
     func publish(_ events: [JobEvent]) {
         guard !events.isEmpty else { return }
-        lock.lock()
-        let current = Array(observers.values)
-        lock.unlock()
+        let current = observers.withLock { Array($0.byToken.values) }
         for event in events { for observer in current { observer(event) } }
     }
 }

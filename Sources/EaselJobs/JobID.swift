@@ -1,12 +1,11 @@
 import Foundation
+import Synchronization
 
 /// ULID-shaped ids: 48-bit Unix milliseconds then 80 random bits, in Crockford base32 (26 characters), so ids sort by
 /// creation time. Within one millisecond the random part is incremented, keeping ids from one process strictly ordered.
-public final class JobIDGenerator: @unchecked Sendable {
+public final class JobIDGenerator: Sendable {
     private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
-    private let lock = NSLock()
-    private var lastMs: UInt64 = 0
-    private var lastRandom: (hi: UInt16, lo: UInt64) = (0, 0)
+    private let last = Mutex<(ms: UInt64, random: (hi: UInt16, lo: UInt64))>((0, (0, 0)))
 
     public static let shared = JobIDGenerator()
 
@@ -14,21 +13,21 @@ public final class JobIDGenerator: @unchecked Sendable {
 
     /// `prefix` + 26 characters, e.g. "job_01JDY5…".
     public func next(prefix: String, now: Date = Date()) -> String {
-        lock.lock()
         let ms = UInt64(max(0, now.timeIntervalSince1970 * 1000))
-        var random: (hi: UInt16, lo: UInt64)
-        if ms <= lastMs {
-            random = lastRandom
-            random.lo &+= 1
-            if random.lo == 0 { random.hi &+= 1 }
-        } else {
-            var g = SystemRandomNumberGenerator()
-            random = (g.next(), g.next())
-            lastMs = ms
+        let (stamp, random): (UInt64, (hi: UInt16, lo: UInt64)) = last.withLock { last in
+            var random: (hi: UInt16, lo: UInt64)
+            if ms <= last.ms {
+                random = last.random
+                random.lo &+= 1
+                if random.lo == 0 { random.hi &+= 1 }
+            } else {
+                var g = SystemRandomNumberGenerator()
+                random = (g.next(), g.next())
+                last.ms = ms
+            }
+            last.random = random
+            return (max(ms, last.ms), random)
         }
-        lastRandom = random
-        let stamp = max(ms, lastMs)
-        lock.unlock()
 
         // 128 bits: 48 time | 16 random-hi | 64 random-lo, written 5 bits at a time from the top (2 pad bits first).
         let hi = (stamp << 16) | UInt64(random.hi)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Decoded job rows (with their queue position) for status reads, so a poll of a job that has not changed does not
 /// go to SQLite. Every write bumps `generation` after it commits; an entry is served only while the generation it was
@@ -6,17 +7,20 @@ import Foundation
 /// step progress is kept out of the cache (it is overlaid on every read), and so are renderings of running jobs.
 /// Bounded by entries and by bytes (a job's input and metadata, plus its rendering): when either would be exceeded it
 /// starts over.
-final class JobReadCache: @unchecked Sendable {
+final class JobReadCache: Sendable {
     struct Entry {
         var job: JobRecord
         /// The store's `renderer.job(job)`, once asked for; never for a running job.
         var json: Data?
     }
 
-    private let lock = NSLock()
-    private var generation: UInt64 = 0
-    private var entries: [String: Entry] = [:]
-    private var bytes = 0
+    private struct State {
+        var generation: UInt64 = 0
+        var entries: [String: Entry] = [:]
+        var bytes = 0
+    }
+
+    private let state = Mutex(State())
     let capacity: Int
     let byteCapacity: Int
 
@@ -28,56 +32,45 @@ final class JobReadCache: @unchecked Sendable {
     static func size(_ job: JobRecord) -> Int { 512 + job.input.count + job.metadata.count }
 
     /// Total bytes accounted to the entries now held (tests).
-    var heldBytes: Int {
-        lock.lock(); defer { lock.unlock() }
-        return bytes
-    }
-
-    private func makeRoom(_ size: Int) -> Bool {
-        guard size <= byteCapacity / 4 else { return false }  // one huge job never evicts everything else
-        if entries.count >= capacity || bytes + size > byteCapacity {
-            entries.removeAll(keepingCapacity: true)
-            bytes = 0
-        }
-        return true
-    }
+    var heldBytes: Int { state.withLock { $0.bytes } }
 
     /// The generation to tag a database read with; call before reading.
-    var current: UInt64 {
-        lock.lock(); defer { lock.unlock() }
-        return generation
-    }
+    var current: UInt64 { state.withLock { $0.generation } }
 
-    func lookup(_ id: String) -> Entry? {
-        lock.lock(); defer { lock.unlock() }
-        return entries[id]
-    }
+    func lookup(_ id: String) -> Entry? { state.withLock { $0.entries[id] } }
 
     /// Keeps `job` if nothing was written since `readAt`.
     func store(_ job: JobRecord, readAt: UInt64) {
         guard capacity > 0 else { return }
-        lock.lock(); defer { lock.unlock() }
-        guard readAt == generation, entries[job.id] == nil else { return }
         let size = Self.size(job)
-        guard makeRoom(size) else { return }
-        entries[job.id] = Entry(job: job)
-        bytes += size
+        state.withLock { s in
+            guard readAt == s.generation, s.entries[job.id] == nil else { return }
+            guard size <= byteCapacity / 4 else { return }  // one huge job never evicts everything else
+            if s.entries.count >= capacity || s.bytes + size > byteCapacity {
+                s.entries.removeAll(keepingCapacity: true)
+                s.bytes = 0
+            }
+            s.entries[job.id] = Entry(job: job)
+            s.bytes += size
+        }
     }
 
     /// Keeps the rendering of a cached job if its entry is still the one read at `readAt`.
     func attach(json bytes: Data, to id: String, readAt: UInt64) {
-        lock.lock(); defer { lock.unlock() }
-        guard readAt == generation, let entry = entries[id], entry.json == nil else { return }
-        guard bytes.count <= byteCapacity / 4, self.bytes + bytes.count <= byteCapacity else { return }
-        entries[id]?.json = bytes
-        self.bytes += bytes.count
+        state.withLock { s in
+            guard readAt == s.generation, let entry = s.entries[id], entry.json == nil else { return }
+            guard bytes.count <= byteCapacity / 4, s.bytes + bytes.count <= byteCapacity else { return }
+            s.entries[id]?.json = bytes
+            s.bytes += bytes.count
+        }
     }
 
     /// Called after every committed write: drops everything read before it.
     func invalidate() {
-        lock.lock(); defer { lock.unlock() }
-        generation &+= 1
-        entries.removeAll(keepingCapacity: true)
-        bytes = 0
+        state.withLock { s in
+            s.generation &+= 1
+            s.entries.removeAll(keepingCapacity: true)
+            s.bytes = 0
+        }
     }
 }

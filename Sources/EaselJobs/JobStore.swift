@@ -1,17 +1,19 @@
 import EaselJSON
 import Crypto
 import Foundation
+import Synchronization
 
 /// The durable job store: one SQLite database in WAL mode in the data dir. All writes go through one writer
 /// connection on a serial queue and commit before returning; reads use a small pool of reader connections (WAL lets
 /// them run side by side with each other and with the writer) and see every committed write. Job states and their transitions are described on `JobStatus`; each transition is one transaction here.
-public final class JobStore: @unchecked Sendable {
+public final class JobStore: Sendable {
     public let options: JobStoreOptions
     public let renderer: JobRenderer
     public let events = JobEvents()
     public let images: ImageFiles
     /// What recovery did when this store was opened.
-    public private(set) var recovery = RecoveryReport()
+    public var recovery: RecoveryReport { recoveryReport.withLock { $0 } }
+    private let recoveryReport = Mutex(RecoveryReport())
 
     let writer: SQLiteConnection
     let readers: ReaderPool
@@ -38,7 +40,8 @@ public final class JobStore: @unchecked Sendable {
         try writer.exec("PRAGMA foreign_keys = ON")
         try JobSchema.migrate(writer)
         readers = try ReaderPool(count: max(1, options.readerConnections)) { try SQLiteConnection(path: path) }
-        recovery = try recover()
+        let report = try recover()
+        recoveryReport.withLock { $0 = report }
     }
 
     /// Closes every connection (the process may also just exit: every acknowledged write is already committed).

@@ -1,9 +1,10 @@
 import Foundation
+import Synchronization
 
 /// One model's dispatcher: a thread that sleeps until the store says a job was queued for its model, claims a batch
 /// (waiting up to max_queue_delay after the head's submission for compatible jobs), runs it on the executor, and
 /// records each job's end. A job leaves `queued` here by being claimed, and leaves `running` here by `finish`.
-final class ModelLane: @unchecked Sendable {
+final class ModelLane: Sendable {
     let config: ModelLaneConfig
     private let store: JobStore
     private let worker: WorkerThread
@@ -40,12 +41,11 @@ final class ModelLane: @unchecked Sendable {
         return try? store.claimBatch(model: config.model, maxBatchSize: config.maxBatchSize)
     }
 
-    private enum Stop { case canceled, deadline }
+    fileprivate enum Stop { case canceled, deadline }
 
     private func run(_ batch: [JobRecord]) {
         let deadlines = Dictionary(uniqueKeysWithValues: batch.map { ($0.id, $0.deadline) })
-        let stoppedLock = NSLock()
-        nonisolated(unsafe) var stopped: [String: Stop] = [:]
+        let stopped = StopReasons()
         let store = self.store
         let started = Date()
         let results = config.executor.run(batch: batch) { id, step, steps in
@@ -59,18 +59,14 @@ final class ModelLane: @unchecked Sendable {
                 reason = nil
             }
             guard let reason else { return true }
-            stoppedLock.lock()
-            stopped[id] = stopped[id] ?? reason
-            stoppedLock.unlock()
+            stopped.record(id, reason)
             return false
         }
         let inferenceMs = Int(Date().timeIntervalSince(started) * 1000)
         for job in batch {
             let outcome: JobOutcome
             let pastDeadline = job.deadline.map { store.now >= $0 } ?? false
-            stoppedLock.lock()
             let stop = stopped[job.id]
-            stoppedLock.unlock()
             if stop == .canceled {
                 outcome = .canceled(inferenceMs: inferenceMs)
             } else if stop == .deadline || pastDeadline {
@@ -107,4 +103,15 @@ final class ModelLane: @unchecked Sendable {
                            inferenceMs: inferenceMs)
         }
     }
+}
+
+/// Why the executor was told to stop each job (the first reason wins), written from its progress callback.
+private final class StopReasons: Sendable {
+    private let reasons = Mutex<[String: ModelLane.Stop]>([:])
+
+    func record(_ id: String, _ reason: ModelLane.Stop) {
+        reasons.withLock { $0[id] = $0[id] ?? reason }
+    }
+
+    subscript(id: String) -> ModelLane.Stop? { reasons.withLock { $0[id] } }
 }

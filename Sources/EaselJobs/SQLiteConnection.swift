@@ -21,8 +21,10 @@ enum SQLValue {
 }
 
 /// One SQLite connection and its cache of prepared statements. Not thread-safe: each owner serializes its use
-/// (the store's writer through a serial queue, its reader through a lock), so the connection is opened NOMUTEX.
-final class SQLiteConnection {
+/// (the store's writer through its serial `writeQueue`, each reader through `ReaderPool`), so the connection is
+/// opened NOMUTEX. Unchecked Sendable for that reason: it moves between threads (a queue's worker, a poller) but is
+/// never used by two at once, which the compiler cannot see through a queue or a pool.
+final class SQLiteConnection: @unchecked Sendable {
     let handle: OpaquePointer
     private var statements: [String: SQLiteStatement] = [:]
     private var closed = false

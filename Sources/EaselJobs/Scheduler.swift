@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Per-model dispatch over the store. Each model has a `ModelLane` thread, woken by the store's `queued` events (no
 /// polling); a deadline timer fails queued jobs whose timeout_s has passed (running ones are checked by their lane at
@@ -6,11 +7,11 @@ import Foundation
 ///
 /// The HTTP routes call `submit` / `cancel` here (or the store directly for reads); the engine is reached only through
 /// each lane's `BatchExecutor`.
-public final class Scheduler: @unchecked Sendable {
+public final class Scheduler: Sendable {
     public let store: JobStore
     private let lanes: [String: ModelLane]
     private let deadlines: DeadlineWatcher
-    private var token: JobEvents.Token?
+    private let token = Mutex<JobEvents.Token?>(nil)
 
     public init(store: JobStore, lanes: [ModelLaneConfig]) {
         self.store = store
@@ -22,18 +23,19 @@ public final class Scheduler: @unchecked Sendable {
     public var models: [String] { Array(lanes.keys) }
 
     public func start() {
-        token = store.events.observe { [weak self] event in
+        let observer = store.events.observe { [weak self] event in
             guard let self, event.kind == .queued else { return }
             lanes[event.model]?.wake()
             deadlines.wake()
         }
+        token.withLock { $0 = observer }
         lanes.values.forEach { $0.start() }
         deadlines.start()
     }
 
     /// Stops taking new batches; returns once every lane has recorded the batch it was running.
     public func stop() {
-        if let token { store.events.remove(token) }
+        if let observer = token.withLock({ $0 }) { store.events.remove(observer) }
         deadlines.stop()
         lanes.values.forEach { $0.stop() }
     }

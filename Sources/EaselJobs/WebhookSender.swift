@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Webhook sender settings (docs/API.md `webhooks.*`).
 public struct WebhookSenderOptions: Sendable {
@@ -22,16 +23,16 @@ public struct WebhookSenderOptions: Sendable {
 /// stays pending across retries and restarts, and leaves for `delivered` (2xx) or `failed` (410, refused address,
 /// schedule exhausted). It runs on its own thread and a small pool, woken by the store's `finished` events and by its
 /// own timer for the next due retry; the API and executors never wait for it.
-public final class WebhookSender: @unchecked Sendable {
+public final class WebhookSender: Sendable {
     private let store: JobStore
     private let options: WebhookSenderOptions
     private let signer: WebhookSigner
     private let client: WebhookHTTPClient
     private let worker = WorkerThread(name: "easel.webhooks")
-    private let lock = NSLock()
-    private var inFlight: Set<String> = []
+    /// Deliveries being attempted now, so a retry never overlaps its previous attempt.
+    private let inFlight = Mutex<Set<String>>([])
     private let attempts = DispatchGroup()
-    private var token: JobEvents.Token?
+    private let token = Mutex<JobEvents.Token?>(nil)
     private let pool = DispatchQueue(label: "easel.webhooks.pool", attributes: .concurrent)
 
     public init(store: JobStore, options: WebhookSenderOptions) throws {
@@ -42,15 +43,16 @@ public final class WebhookSender: @unchecked Sendable {
     }
 
     public func start() {
-        token = store.events.observe { [weak self] event in
+        let observer = store.events.observe { [weak self] event in
             if event.webhookEnqueued { self?.wake() }
         }
+        token.withLock { $0 = observer }
         worker.start { [self] in loop() }
     }
 
     /// Stops scheduling attempts and waits for those in flight; pending ones stay stored for the next start.
     public func stop() {
-        if let token { store.events.remove(token) }
+        if let observer = token.withLock({ $0 }) { store.events.remove(observer) }
         worker.stop()
         attempts.wait()
     }
@@ -59,20 +61,14 @@ public final class WebhookSender: @unchecked Sendable {
 
     private func loop() {
         repeat {
-            lock.lock()
-            let busy = inFlight
-            lock.unlock()
+            let busy = inFlight.withLock { $0 }
             let room = options.maxConcurrent - busy.count
             let due = room > 0 ? ((try? store.dueWebhookDeliveries(limit: room, excluding: busy)) ?? []) : []
             for delivery in due {
-                lock.lock()
-                inFlight.insert(delivery.id)
-                lock.unlock()
+                _ = inFlight.withLock { $0.insert(delivery.id) }
                 pool.async(group: attempts) { [self] in
                     attempt(delivery)
-                    lock.lock()
-                    inFlight.remove(delivery.id)
-                    lock.unlock()
+                    _ = inFlight.withLock { $0.remove(delivery.id) }
                     worker.wake()
                 }
             }
@@ -81,9 +77,7 @@ public final class WebhookSender: @unchecked Sendable {
 
     /// Until the next due retry; nil (until woken) when none is pending or every slot is busy.
     private func nextWake() -> TimeInterval? {
-        lock.lock()
-        let busy = inFlight
-        lock.unlock()
+        let busy = inFlight.withLock { $0 }
         guard busy.count < options.maxConcurrent, let next = (try? store.nextWebhookDue(excluding: busy)) ?? nil else {
             return nil
         }

@@ -2,6 +2,8 @@ import Foundation
 
 /// A named background thread that sleeps until woken, until a timeout, or until stopped: the one wake-up mechanism
 /// behind the model lanes, the deadline watcher and the webhook sender (no polling loops).
+/// Unchecked Sendable: every mutable field is read and written only with `condition` locked; the condition variable
+/// (wait with a timeout, signal) is what `Mutex` does not offer, and the compiler cannot see NSCondition's locking.
 final class WorkerThread: @unchecked Sendable {
     private let name: String
     private let condition = NSCondition()
