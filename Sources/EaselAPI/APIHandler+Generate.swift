@@ -1,6 +1,7 @@
 import EaselHTTP
 import EaselJobs
 import Foundation
+import Synchronization
 
 extension APIHandler {
     /// POST /v1/generate.
@@ -74,30 +75,31 @@ extension APIHandler {
     func waitForTerminal(_ id: String, seconds: Int, done: @escaping (JobRecord?) -> Void) {
         let once = Once()
         let store = self.store
-        let lock = NSLock()
-        nonisolated(unsafe) var token: JobEvents.Token?
-        nonisolated(unsafe) var hubToken: ShutdownHub.Token?
+        // The two registrations `finish` undoes; it may run before the second exists.
+        let registered = WaitRegistrations()
         let finish: @Sendable () -> Void = { [shutdown] in
             guard once.claim() else { return }
-            lock.lock()
+            let (token, hubToken) = registered.tokens
             if let token { store.events.remove(token) }
             shutdown.remove(hubToken)
-            lock.unlock()
             done(try? store.get(id))
         }
-        let t = store.events.observe { event in
+        registered.setEventToken(store.events.observe { event in
             guard event.jobID == id, event.status.isTerminal else { return }
             DispatchQueue.global().async(execute: finish)
-        }
-        lock.lock()
-        token = t
-        lock.unlock()
-        let h = shutdown.register(finish)
-        lock.lock()
-        hubToken = h
-        lock.unlock()
+        })
+        registered.setHubToken(shutdown.register(finish))
         // The job may have finished before the observer was registered.
         if let current = try? store.get(id), current.status.isTerminal { finish() }
         DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds), execute: finish)
     }
+}
+
+/// The observer and shutdown registrations of one held request, set from the request's thread and read by whichever
+/// thread finishes it.
+private final class WaitRegistrations: Sendable {
+    private let state = Mutex<(event: JobEvents.Token?, hub: ShutdownHub.Token?)>((nil, nil))
+    var tokens: (JobEvents.Token?, ShutdownHub.Token?) { state.withLock { ($0.event, $0.hub) } }
+    func setEventToken(_ t: JobEvents.Token) { state.withLock { $0.event = t } }
+    func setHubToken(_ t: ShutdownHub.Token?) { state.withLock { $0.hub = t } }
 }

@@ -5,6 +5,8 @@ import Logging
 
 /// The daemon's HTTP handler: authentication, routing, the per-route handlers (in the `APIHandler+…` files) and the
 /// request counter. Every route can be exercised by calling `handle` with an `HTTPRequest`, without sockets.
+/// Unchecked Sendable: its `let`s are Sendable; the two `var`s are set before it serves (`validator` in `init`, or
+/// by `setRandomSeed` in tests before any request; `jobsToken` in `init`) and only read afterwards.
 public final class APIHandler: HTTPHandler, @unchecked Sendable {
     public let store: JobStore
     public let scheduler: Scheduler
@@ -71,7 +73,7 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
         case .methodNotAllowed, .notFound: label = "unmatched"
         }
         let metrics = self.metrics
-        let counted: (HTTPResponse) -> Void = { response in
+        let counted: @Sendable (HTTPResponse) -> Void = { response in
             metrics.increment(Metrics.httpRequests, [("route", label), ("code", String(response.status))])
             respond(response)
         }

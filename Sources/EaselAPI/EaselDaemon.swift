@@ -6,6 +6,7 @@ import Logging
 
 /// The whole daemon wired together: store, model registry, one scheduler lane per model with an `EngineExecutor`,
 /// webhook sender, pruner, the API handler and the HTTP server.
+/// Unchecked Sendable: the `let`s are Sendable; `server` and `stopped` are only touched with `lock` held.
 public final class EaselDaemon: @unchecked Sendable {
     public let config: ServerConfig
     public let store: JobStore

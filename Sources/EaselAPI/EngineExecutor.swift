@@ -6,7 +6,7 @@ import Logging
 /// Runs a claimed batch on a model's pipeline: each job's stored `GenerationSpec` becomes a `GenerationRequest`, the whole batch
 /// goes through one `generateBatch` (every image advances one step per transformer call), and each image is encoded
 /// as PNG. Runs on the model's lane thread, one batch at a time.
-public final class EngineExecutor: BatchExecutor, @unchecked Sendable {
+public final class EngineExecutor: BatchExecutor, Sendable {
     let model: ModelEntry
     let metrics: Metrics
     let logger: Logger

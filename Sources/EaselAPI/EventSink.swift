@@ -8,7 +8,7 @@ public protocol EventSink: AnyObject, Sendable {
 }
 
 /// An `EventSink` over the server's `HTTPStreamWriter`.
-final class StreamWriterSink: EventSink, @unchecked Sendable {
+final class StreamWriterSink: EventSink, Sendable {
     let writer: HTTPStreamWriter
     init(_ writer: HTTPStreamWriter) { self.writer = writer }
     func write(_ text: String) -> Bool { writer.write(text) }

@@ -4,6 +4,8 @@ import Foundation
 /// One `GET /v1/jobs/{id}/events` stream: `event: status` with the job object at once, after every change and every
 /// finished step; a `: keepalive` comment every interval; ends after the terminal event, when the reader goes away,
 /// or at shutdown. Events are handled in order on the stream's own queue (store observers must return quickly).
+/// Unchecked Sendable: the mutable fields (`token`, `hubToken`, `timer`, `ended`, `pending`) are only touched with
+/// `lock` held or on `queue`, as each method says.
 final class JobEventStream: @unchecked Sendable {
     private let store: JobStore
     private let jobID: String

@@ -2,6 +2,7 @@ import Foundation
 
 /// The daemon's Prometheus metrics (docs/API.md `/metrics`). Counters and histograms live here; the queue-depth gauge is
 /// read from the store at scrape time.
+/// Unchecked Sendable: `counters` and `histograms` are only touched with `lock` held.
 public final class Metrics: @unchecked Sendable {
     public static let jobsTotal = "easel_jobs_total"
     public static let queueDepth = "easel_queue_depth"

@@ -5,6 +5,9 @@ import Logging
 
 /// One configured model: its settings and, once loaded, its pipeline. Loading happens once (at startup, or on first
 /// use for `load: lazy`); callers that need the pipeline while it loads wait for it.
+/// Unchecked Sendable: `state`, `loaded` and `cachedCapabilities` are only touched with `condition` held. The
+/// pipeline it hands out is not Sendable: its model lane's executor is the one thread that runs it; elsewhere only
+/// its immutable properties are read.
 public final class ModelEntry: @unchecked Sendable {
     public enum State: Equatable, Sendable {
         case notLoaded, loading, loaded, failed(String)

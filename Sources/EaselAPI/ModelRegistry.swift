@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// The configured models by id, in config order.
-public final class ModelRegistry: ModelCatalog, @unchecked Sendable {
+public final class ModelRegistry: ModelCatalog, Sendable {
     public let entries: [ModelEntry]
     private let byID: [String: ModelEntry]
 

@@ -1,6 +1,7 @@
 import Foundation
 
 /// Runs at most one of the closures given to `run` (the first).
+/// Unchecked Sendable: `done` is only touched with `lock` held.
 final class Once: @unchecked Sendable {
     private let lock = NSLock()
     private var done = false

@@ -2,6 +2,7 @@ import Foundation
 
 /// Requests held open (Prefer: wait, event streams) register here to be answered at once when the daemon stops,
 /// instead of holding the graceful stop for up to a minute.
+/// Unchecked Sendable: `handlers`, `next` and `stopping` are only touched with `lock` held.
 public final class ShutdownHub: @unchecked Sendable {
     public typealias Token = Int
     private let lock = NSLock()

@@ -3,6 +3,7 @@ import EaselAPI
 import EaselEngine
 import EaselJobs
 import Foundation
+import Synchronization
 import Logging
 
 /// `easel serve`: the HTTP daemon.
@@ -47,17 +48,12 @@ struct Serve: ParsableCommand {
         // Graceful shutdown on SIGTERM / SIGINT; a second signal exits at once.
         let signals = DispatchQueue(label: "easel.signals")
         var sources: [DispatchSourceSignal] = []
-        let stopping = NSLock()
-        nonisolated(unsafe) var once = false
+        let signalled = SignalLatch()
         for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: signals)
             source.setEventHandler {
-                stopping.lock()
-                let second = once
-                once = true
-                stopping.unlock()
-                if second { Foundation.exit(1) }
+                if signalled.fire() { Foundation.exit(1) }
                 logger.info("signal received, shutting down", metadata: ["signal": "\(sig)"])
                 DispatchQueue.global().async {
                     daemon.stop()
@@ -85,4 +81,11 @@ struct WebhookSecretCommand: ParsableCommand {
         let (secret, _) = try WebhookSecret.loadOrCreate(dataDir: settings.dataDir, configured: settings.webhookSecret)
         print(secret)
     }
+}
+
+/// Remembers that a stop signal came: the first one shuts down gracefully, a second exits at once.
+final class SignalLatch: Sendable {
+    private let fired = Atomic<Bool>(false)
+    /// True when a signal had already come.
+    func fire() -> Bool { fired.exchange(true, ordering: .acquiringAndReleasing) }
 }

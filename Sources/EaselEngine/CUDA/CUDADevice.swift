@@ -36,6 +36,8 @@ public struct CUDADeviceInfo: Sendable, Equatable {
 /// GPU, driver, runtime or kernel library gets a `CUDAError` saying which, and everything on the CPU works as before.
 /// `CUDAFluxTransformer` runs on it; `backend: cuda` and `easel cuda-info` probe it. Not thread-safe: one user at a
 /// time (the model's executor).
+/// Unchecked Sendable: the handle and `info` never change; the device is shared by the process-wide probe, and calls
+/// that use it are serialized by `lock` or made by its single user, the model's executor.
 public final class CUDADevice: @unchecked Sendable {
     let handle: OpaquePointer
     public let info: CUDADeviceInfo
@@ -76,6 +78,7 @@ public final class CUDADevice: @unchecked Sendable {
 }
 
 /// A device allocation, freed when the last reference goes.
+/// Unchecked Sendable: an immutable pointer and size; what is on the device is written by its owner's stream only.
 public final class DeviceBuffer: @unchecked Sendable {
     let device: CUDADevice
     public let pointer: UnsafeMutableRawPointer

@@ -10,6 +10,7 @@ import Glibc
 /// section. The header is fully validated in `init` (dtype, shape, offsets, sizes, overlaps,
 /// duplicate names) so that `tensor(_:)` can read without further bounds surprises.
 /// Tensors are widened to f32 on read; the mapping lives until the object is released.
+/// Unchecked Sendable: immutable after `init` (a read-only mapping and the validated header); reads copy out of it.
 public final class SafeTensorsFile: @unchecked Sendable {
     /// Default upper bound on the JSON header (the format's reference reader uses 100 MB).
     public static let defaultMaxHeaderBytes = 100_000_000

@@ -7,6 +7,8 @@ import Foundation
 /// `<base>.safetensors.index.json`; or, failing both, the only `*.safetensors` file in the folder.
 /// Every `tensor(_:)` call is recorded so that `unusedNames()` can report weights the model
 /// never asked for (usually a sign of a mapping mistake).
+/// Unchecked Sendable: the files are read-only mappings after `init`; the record of used names is only touched with
+/// `lock` held.
 public final class WeightStore: @unchecked Sendable {
     public let folder: URL
     /// Component name used in messages (the folder's last path component).
