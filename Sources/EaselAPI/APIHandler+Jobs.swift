@@ -12,7 +12,8 @@ extension APIHandler {
             throw APIError.invalid(unknown, "unknown query parameter \"\(unknown)\"")
         }
         var status: JobStatus?
-        if let s = request.query["status"], !s.isEmpty {
+        if let s = request.query["status"] {
+            // `status=` with no value is a mistake, not "any status".
             guard let parsed = JobStatus(rawValue: s) else {
                 throw APIError.invalid("status", "status must be one of "
                                        + JobStatus.allCases.map(\.rawValue).joined(separator: ", "))

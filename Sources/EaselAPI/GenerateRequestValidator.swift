@@ -24,8 +24,9 @@ public struct GenerateRequestValidator {
 
     public func validate(body: Data, idempotencyKey: String?) throws -> ValidatedGeneration {
         let json: JSONValue
-        do { json = try JSONValue.parse(body) } catch {
-            throw APIError.invalid(nil, "the body is not valid JSON: \(error)")
+        do { json = try JSONValue.parse(body) } catch let error as JSONParseError {
+            // The top-level member where reading failed, when there is one, is the field at fault.
+            throw APIError.invalid(error.path.first, "the body is not valid JSON: \(error)")
         }
         guard case .object(let members) = json else { throw APIError.invalid(nil, "the body must be a JSON object") }
         if let unknown = members.first(where: { !Self.fieldSet.contains($0.0) }) {

@@ -2,11 +2,17 @@
 public struct JSONParseError: Error, CustomStringConvertible, Equatable, Sendable {
     public var message: String
     public var offset: Int
-    public init(message: String, offset: Int) {
+    /// The object keys leading to the failure (`["loras", "name"]`); for a repeated key, ending with that key. Lets a
+    /// caller name the field at fault.
+    public var path: [String]
+    public init(message: String, offset: Int, path: [String] = []) {
         self.message = message
         self.offset = offset
+        self.path = path
     }
-    public var description: String { "invalid JSON at byte \(offset): \(message)" }
+    public var description: String {
+        "invalid JSON at byte \(offset)\(path.isEmpty ? "" : " (in \(path.joined(separator: ".")))"): \(message)"
+    }
 }
 
 extension JSONValue {
@@ -40,6 +46,8 @@ struct JSONReader {
     let bytes: UnsafeRawBufferPointer
     let limits: JSONLimits
     var pos = 0
+    /// The keys of the members being read, outermost first.
+    var path: [String] = []
 
     init(bytes: UnsafeRawBufferPointer, limits: JSONLimits) {
         self.bytes = bytes
@@ -47,7 +55,7 @@ struct JSONReader {
     }
 
     func fail(_ message: String, at offset: Int? = nil) -> JSONParseError {
-        JSONParseError(message: message, offset: offset ?? pos)
+        JSONParseError(message: message, offset: offset ?? pos, path: path)
     }
 
     var peek: UInt8? { pos < bytes.count ? bytes[pos] : nil }
@@ -100,6 +108,7 @@ struct JSONReader {
             let keyOffset = pos
             let key = try string()
             // Keys compare by their bytes: canonically equivalent spellings are different keys, as in serde.
+            path.append(key)
             if limits.duplicateKeys == .reject, !seen.insert(Array(key.utf8)).inserted {
                 throw fail("duplicate key '\(key)'", at: keyOffset)
             }
@@ -108,6 +117,7 @@ struct JSONReader {
             pos += 1
             skipSpace()
             members.append((key, try value(depth: depth)))
+            path.removeLast()
             skipSpace()
             guard let c = peek else { throw fail("unterminated object") }
             pos += 1

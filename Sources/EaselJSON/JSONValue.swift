@@ -55,13 +55,17 @@ public indirect enum JSONValue: Equatable, Sendable {
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
     public var objectValue: [(String, JSONValue)]? { if case .object(let m) = self { return m } else { return nil } }
 
-    /// An integral number that fits `Int` ("64", or "64.0" / "6.4e1" when exactly integral below 2^53); nil otherwise.
-    public var intValue: Int? {
+    /// The number as a `T` when its value is exactly an integer in `T`'s range: "64", "64.0" and "6.4e1" are 64;
+    /// "2.5", "1e400" and out-of-range values are nil. Decided on the decimal text, never through a Double, so every
+    /// integer field of every document follows one rule, 64-bit seeds included.
+    public func integer<T: FixedWidthInteger>(as type: T.Type = T.self) -> T? {
         guard case .number(let text) = self else { return nil }
-        if let i = Int(text) { return i }
-        if let d = Double(text), d.rounded() == d, abs(d) < 9e15 { return Int(d) }
-        return nil
+        if let i = T(text) { return i }
+        return Self.exactInteger(text)
     }
+
+    /// An integral number that fits `Int` (the rule of `integer(as:)`).
+    public var intValue: Int? { integer(as: Int.self) }
 
     /// An integer written as one (no fraction or exponent) that fits `Int`: safetensors shapes and offsets.
     public var integerLiteralValue: Int? {
@@ -69,10 +73,54 @@ public indirect enum JSONValue: Equatable, Sendable {
         return Int(text)
     }
 
-    /// A non-negative integer up to 2^64 - 1, written without fraction or exponent.
-    public var uint64Value: UInt64? {
-        guard case .number(let text) = self else { return nil }
-        return UInt64(text)
+    /// A non-negative integer up to 2^64 - 1 (the rule of `integer(as:)`).
+    public var uint64Value: UInt64? { integer(as: UInt64.self) }
+
+    /// `text` (valid JSON number grammar) as an exact integer: digits with the fraction's trailing zeros and the
+    /// exponent applied; nil if anything non-zero would be left after the point or it does not fit.
+    static func exactInteger<T: FixedWidthInteger>(_ text: String) -> T? {
+        var bytes = Substring(text).utf8[...]
+        let negative = bytes.first == UInt8(ascii: "-")
+        if negative { bytes = bytes.dropFirst() }
+        var digits: [UInt8] = []   // every digit, point removed
+        var pointAt: Int?          // digits before the point
+        var exponent = 0
+        var i = bytes.startIndex
+        while i < bytes.endIndex {
+            let c = bytes[i]
+            if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+                digits.append(c - UInt8(ascii: "0"))
+            } else if c == UInt8(ascii: ".") {
+                pointAt = digits.count
+            } else if c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
+                guard let e = Int(String(decoding: bytes[bytes.index(after: i)...], as: UTF8.self)),
+                      abs(e) < 1000 else { return nil }
+                exponent = e
+                break
+            } else {
+                return nil
+            }
+            i = bytes.index(after: i)
+        }
+        if digits.allSatisfy({ $0 == 0 }) { return 0 }
+        // The value is digits × 10^(exponent − fraction digits).
+        let scale = exponent - (digits.count - (pointAt ?? digits.count))
+        var kept = digits
+        if scale < 0 {
+            guard -scale <= kept.count, kept.suffix(-scale).allSatisfy({ $0 == 0 }) else { return nil }
+            kept.removeLast(-scale)
+        } else if scale > 0 {
+            guard scale <= 40 else { return nil }
+            kept += [UInt8](repeating: 0, count: scale)
+        }
+        var value: T = 0
+        for d in kept {
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = negative ? m.subtractingReportingOverflow(T(d)) : m.addingReportingOverflow(T(d))
+            guard !o1, !o2 else { return nil }
+            value = a
+        }
+        return value
     }
 
     /// The number, correctly rounded from its source text.

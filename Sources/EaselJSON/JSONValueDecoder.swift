@@ -49,12 +49,8 @@ private func scalar<T: Decodable>(_ type: T.Type, _ value: JSONValue, _ path: [C
         return n
     }
     func integer<I: FixedWidthInteger>(_: I.Type) throws -> I {
-        try number { text in
-            if let i = I(text) { return i }
-            // "64.0" and "1e3" are integers too, where exact.
-            guard let d = Double(text), d.rounded() == d, abs(d) < 9e15 else { return nil }
-            return I(exactly: d)
-        }
+        // The one integer rule: "64.0" and "6.4e1" are 64, "2.5" is not an integer (`JSONValue.integer(as:)`).
+        try number { _ in value.integer(as: I.self) }
     }
     switch type {
     case is Bool.Type:

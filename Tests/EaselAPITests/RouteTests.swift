@@ -219,6 +219,10 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(canceled, .array([call(api, "GET", "/v1/jobs/\(ids[0])").json]))
         XCTAssertEqual(call(api, "GET", "/v1/jobs?model=other").json["jobs"], .array([]))
         XCTAssertEqual(call(api, "GET", "/v1/jobs?status=done").errorField, "status")
+        // An empty filter is a mistake, not "every job" (hardening probe).
+        let empty = call(api, "GET", "/v1/jobs?status=")
+        XCTAssertEqual(empty.status, 400)
+        XCTAssertEqual(empty.errorField, "status")
         XCTAssertEqual(call(api, "GET", "/v1/jobs?limit=101").errorField, "limit")
         XCTAssertEqual(call(api, "GET", "/v1/jobs?limit=0").errorField, "limit")
         XCTAssertEqual(call(api, "GET", "/v1/jobs?cursor=bogus").errorField, "cursor")

@@ -89,4 +89,28 @@ final class ValidatorTests: XCTestCase {
         XCTAssertEqual(caps.sizeStep, sharedShapes.sizeStep)
         XCTAssertEqual(caps.guidance, .trueCFG)
     }
+
+    /// One integer rule for every field: an exactly integral number is that integer, in any spelling; a fraction is
+    /// refused (hardening probe: "seed": 1065.0 was refused while "steps": 4.0 was accepted).
+    func test_validate_integerFields_shareOneRule() throws {
+        let v = try validate(#"{"model": "fake-cfg", "prompt": "x", "seed": 1065.0, "steps": 4.0, "num_images": 2e0, "width": 6.4e1}"#)
+        XCTAssertEqual(v.spec.seed, 1065)
+        XCTAssertEqual(v.spec.steps, 4)
+        XCTAssertEqual(v.spec.numImages, 2)
+        XCTAssertEqual(v.spec.width, 64)
+        XCTAssertEqual(try validate(#"{"model": "fake-cfg", "prompt": "x", "seed": 1.8446744073709551615e19}"#).spec.seed, .max,
+                       "exact from the decimal text, not through a Double")
+        assertInvalid(#"{"model": "fake-cfg", "prompt": "x", "seed": 1065.5}"#, field: "seed", "integer")
+        assertInvalid(#"{"model": "fake-cfg", "prompt": "x", "steps": 4.5}"#, field: "steps", "integer")
+        assertInvalid(#"{"model": "fake-cfg", "prompt": "x", "seed": 1.8446744073709551616e19}"#, field: "seed", "integer")
+    }
+
+    /// A body that is not valid JSON names the member where reading failed (hardening probe: a duplicate key or a
+    /// lone surrogate named no field).
+    func test_validate_malformedJSON_namesTheField() {
+        assertInvalid(#"{"model": "fake-cfg", "prompt": "x", "prompt": "y"}"#, field: "prompt", "duplicate key 'prompt'")
+        assertInvalid(#"{"model": "fake-cfg", "prompt": "a \ud800 b"}"#, field: "prompt", "unpaired surrogate")
+        assertInvalid(#"{"model": "fake-cfg", "metadata": {"a": [1, }}"#, field: "metadata", "not valid JSON")
+        assertInvalid(#"{"model": "fake-cfg", "#, field: nil, "not valid JSON")
+    }
 }

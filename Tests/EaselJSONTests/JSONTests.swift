@@ -55,6 +55,33 @@ final class JSONParserTests: XCTestCase {
         XCTAssertNoThrow(try JSONValue.parse("{\"\u{E9}\": 1, \"e\u{301}\": 2}"))
     }
 
+    func test_integer_oneExactRule() throws {
+        func int<T: FixedWidthInteger>(_ text: String, _ type: T.Type) -> T? { try? JSONValue.parse(text).integer(as: type) }
+        XCTAssertEqual(int("64", Int.self), 64)
+        XCTAssertEqual(int("64.000", Int.self), 64)
+        XCTAssertEqual(int("6.4e1", Int.self), 64)
+        XCTAssertEqual(int("6400e-2", Int.self), 64)
+        XCTAssertEqual(int("-0.0", Int.self), 0)
+        XCTAssertEqual(int("0e-5", Int.self), 0)
+        XCTAssertEqual(int("-9223372036854775808", Int.self), .min)
+        XCTAssertEqual(int("1.8446744073709551615e19", UInt64.self), .max)
+        XCTAssertEqual(int("9007199254740993.0", Int.self), 9_007_199_254_740_993, "not rounded through a Double")
+        for bad in ["2.5", "64.01", "1e400", "1e-400", "18446744073709551616", "-1", "true", "\"3\""] {
+            XCTAssertNil(int(bad, UInt64.self), bad)
+        }
+        XCTAssertNil(int("9223372036854775808", Int.self))
+        XCTAssertNil(int("128", Int8.self))
+    }
+
+    func test_parseError_carriesTheKeyPath() {
+        XCTAssertThrowsError(try JSONValue.parse(#"{"a": {"b": [1, {"c": tru}]}}"#)) {
+            XCTAssertEqual(($0 as? JSONParseError)?.path, ["a", "b", "c"])
+        }
+        XCTAssertThrowsError(try JSONValue.parse(#"{"a": 1, "a": 2}"#)) {
+            XCTAssertEqual(($0 as? JSONParseError)?.path, ["a"], "a repeated key is named")
+        }
+    }
+
     func test_byteOrderMark_isSkipped() throws {
         XCTAssertEqual(try JSONValue.parse([0xEF, 0xBB, 0xBF] + Array("[1]".utf8)), .array([.number("1")]))
     }
