@@ -83,6 +83,9 @@ public final class EaselDaemon: @unchecked Sendable {
         pruner.start()
         var limits = HTTPServerLimits()
         limits.maxBodyBytes = config.maxBodyBytes
+        limits.requestTimeout = config.requestTimeoutSeconds
+        limits.minRequestBytesPerSecond = config.minRequestBytesPerSecond
+        if let cap = config.maxConnections { limits.maxConnections = cap }
         limits.gracefulStopTimeout = 10
         let logger = self.logger
         let server = HTTPServer(host: config.host, port: config.port, limits: limits, handler: api,

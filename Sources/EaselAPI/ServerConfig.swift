@@ -10,6 +10,10 @@ public struct ServerConfig: Sendable {
     /// Without a trailing slash; nil for relative image URLs.
     public var publicURL: String?
     public var maxBodyBytes = 16 * 1024 * 1024
+    /// `server.max_connections`: nil for HTTPServerLimits' default (the descriptor limit minus 256, ≤ 16384).
+    public var maxConnections: Int?
+    public var requestTimeoutSeconds: Double = 60
+    public var minRequestBytesPerSecond = 1024
     public var apiKeys: [String] = []
     public var maxQueued = 1000
     public var maxAttempts = 3
@@ -63,7 +67,8 @@ public struct ServerConfig: Sendable {
         var c = ServerConfig(dataDir: reader.resolve("data"))
 
         if let server = try root["server"].map({ try reader.object($0, "server", allowed: [
-            "host", "port", "data_dir", "public_url", "max_body_bytes"]) }) {
+            "host", "port", "data_dir", "public_url", "max_body_bytes", "max_connections", "request_timeout_s",
+            "min_request_bytes_per_s"]) }) {
             if let v = server["host"] { c.host = try reader.string(v, "server.host") }
             if let v = server["port"] { c.port = try reader.int(v, "server.port", 0...65535) }
             if let v = server["data_dir"] { c.dataDir = reader.resolve(try reader.string(v, "server.data_dir")) }
@@ -72,6 +77,15 @@ public struct ServerConfig: Sendable {
             }
             if let v = server["max_body_bytes"] {
                 c.maxBodyBytes = try reader.int(v, "server.max_body_bytes", 1024...(1 << 30))
+            }
+            if let v = server["max_connections"], v != .null {
+                c.maxConnections = try reader.int(v, "server.max_connections", 1...1_000_000)
+            }
+            if let v = server["request_timeout_s"] {
+                c.requestTimeoutSeconds = try reader.double(v, "server.request_timeout_s", min: 0.1)
+            }
+            if let v = server["min_request_bytes_per_s"] {
+                c.minRequestBytesPerSecond = try reader.int(v, "server.min_request_bytes_per_s", 0...(1 << 30))
             }
         }
         if let auth = try root["auth"].map({ try reader.object($0, "auth", allowed: ["api_keys"]) }),

@@ -20,7 +20,20 @@ extension Connection {
             case .error(let error): refuse(error)
             }
         }
-        if case .reading = phase, headStartedAt == nil, parser.isMidRequest { headStartedAt = Monotonic.now() }
+        if case .reading = phase, headStartedAt == nil, parser.isMidRequest {
+            headStartedAt = Monotonic.now()
+            requestBytesRead = parser.bufferedCount
+        }
+        flush()
+    }
+
+    /// A request that arrives too slowly: 408, and the connection closes (its unread body is discarded).
+    private func refuseSlow(_ reason: String) {
+        loop.core.log("\(remoteAddress): 408, \(reason)")
+        let response = HTTPResponse.error(status: 408, message: reason)
+        enqueue(ResponseEncoder.encode(response, .init(isHead: false, isHTTP10: false, keepAlive: false)).bytes)
+        phase = .closing
+        headStartedAt = nil
         flush()
     }
 
@@ -36,6 +49,7 @@ extension Connection {
         let id = requestID
         phase = .handling
         headStartedAt = nil
+        requestBytesRead = 0
         var mutableRequest = parsed.request
         mutableRequest.remoteAddress = remoteAddress
         let request = mutableRequest
@@ -148,9 +162,18 @@ extension Connection {
         case .lingering:
             if now >= lingerDeadline { close() }
         case .reading:
-            if parser.state == .head, let started = headStartedAt {
-                if now > started + Monotonic.nanoseconds(limits.headerTimeout) {
+            if let started = headStartedAt, parser.isMidRequest || parser.state == .head {
+                let elapsed = now - started
+                if parser.state == .head && elapsed > Monotonic.nanoseconds(limits.headerTimeout) {
                     loop.core.log("\(remoteAddress): closing, request head not received in time")
+                    close()
+                } else if parser.state != .head && elapsed > Monotonic.nanoseconds(limits.requestTimeout) {
+                    refuseSlow("the request was not received within \(limits.requestTimeout) s")
+                } else if parser.state != .head, limits.minRequestBytesPerSecond > 0,
+                          elapsed > Monotonic.nanoseconds(limits.minRequestRateGrace),
+                          Double(requestBytesRead) < Double(limits.minRequestBytesPerSecond) * Double(elapsed) / 1e9 {
+                    refuseSlow("the request arrived slower than \(limits.minRequestBytesPerSecond) bytes/s")
+                } else if now > lastRead + idle {
                     close()
                 }
             } else if now > lastRead + idle {

@@ -41,6 +41,8 @@ final class Connection {
     var processingInput = false
     /// When the current head's first byte came (or the connection was accepted); nil between requests.
     var headStartedAt: UInt64?
+    /// Bytes read since `headStartedAt`, for the minimum request rate.
+    var requestBytesRead = 0
     var lastRead: UInt64
     var lastWrite: UInt64 = 0
     var lingerDeadline: UInt64 = 0
@@ -84,6 +86,7 @@ final class Connection {
                 default: break
                 }
                 lastRead = Monotonic.now()
+                if case .reading = phase { requestBytesRead += n }
                 parser.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 if case .reading = phase { processInput() }
             } else if n == 0 {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// One epoll thread owning a set of connections. Other threads talk to it only through `execute`.
 /// Unchecked Sendable by confinement: `tasks` and `wakePending` are guarded by `lock`; everything else that changes
@@ -66,6 +67,7 @@ final class EventLoop: @unchecked Sendable {
     func adopt(fd: Int32, remoteAddress: String) {
         if isShuttingDown {
             close(fd)
+            core.openConnections.subtract(1, ordering: .relaxed)
             return
         }
         let connection = Connection(fd: fd, loop: self, remoteAddress: remoteAddress)
@@ -82,6 +84,7 @@ final class EventLoop: @unchecked Sendable {
         if connections[Int(connection.fd)] === connection {
             connections[Int(connection.fd)] = nil
             connectionCount -= 1
+            core.openConnections.subtract(1, ordering: .relaxed)
         }
     }
 

@@ -8,6 +8,8 @@ final class Listener {
     private var closed = false
     private(set) var isPaused = false
     private var pausedUntil: UInt64 = 0
+    private var refusedSinceLog = 0
+    private var nextRefusalLog: UInt64 = 0
 
     init(fd: Int32, loop: EventLoop) {
         self.fd = fd
@@ -40,6 +42,12 @@ final class Listener {
                     return
                 }
             }
+            let core = loop.core
+            if core.openConnections.load(ordering: .relaxed) >= core.limits.maxConnections {
+                refuseOverCapacity(client)
+                continue
+            }
+            core.openConnections.add(1, ordering: .relaxed)
             var one: Int32 = 1
             setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             let address = SocketAddress.describe(storage)
@@ -51,6 +59,22 @@ final class Listener {
             } else {
                 target.execute { target.adopt(fd: client, remoteAddress: address) }
             }
+        }
+    }
+
+    /// One connection too many: a 503 if the socket takes it at once (it is new, so its buffer is empty), then close.
+    private func refuseOverCapacity(_ client: Int32) {
+        let response = HTTPResponse.error(status: 503, code: "unavailable",
+                                          message: "too many connections (server.max_connections \(loop.core.limits.maxConnections))")
+        var encoded = ResponseEncoder.encode(response, .init(isHead: false, isHTTP10: false, keepAlive: false)).bytes
+        _ = encoded.withUnsafeMutableBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        Glibc.close(client)
+        refusedSinceLog += 1
+        let now = Monotonic.now()
+        if now >= nextRefusalLog {
+            loop.core.log("refused \(refusedSinceLog) connection(s): \(loop.core.limits.maxConnections) are open")
+            refusedSinceLog = 0
+            nextRefusalLog = now + 1_000_000_000
         }
     }
 

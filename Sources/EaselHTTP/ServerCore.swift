@@ -12,6 +12,8 @@ final class ServerCore: Sendable {
     /// How often loops look for timed-out connections: a quarter of the shortest timeout, within 10–250 ms.
     let sweepInterval: UInt64
     private let stopping = Atomic<Bool>(false)
+    /// Connections open now, on every loop; counted by the listener as it accepts, uncounted as they close.
+    let openConnections = Atomic<Int>(0)
 
     init(limits: HTTPServerLimits, handler: any HTTPHandler, logger: (@Sendable (String) -> Void)?) {
         self.limits = limits

@@ -41,6 +41,22 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.models[0].defaults.guidance, 0)
     }
 
+    func testSlowClientLimits_parseAndAreChecked() throws {
+        let json = try JSONValue.parse(#"{"server": {"max_connections": 500, "request_timeout_s": 20, "min_request_bytes_per_s": 0}, "models": [{"id": "m", "path": "/m"}]}"#)
+        let c = try ServerConfig.parse(json, baseDirectory: base)
+        XCTAssertEqual(c.maxConnections, 500)
+        XCTAssertEqual(c.requestTimeoutSeconds, 20)
+        XCTAssertEqual(c.minRequestBytesPerSecond, 0)
+        let defaults = try ServerConfig.parse(JSONValue.parse(#"{"models": [{"id": "m", "path": "/m"}]}"#), baseDirectory: base)
+        XCTAssertNil(defaults.maxConnections)
+        XCTAssertEqual(defaults.requestTimeoutSeconds, 60)
+        XCTAssertEqual(defaults.minRequestBytesPerSecond, 1024)
+        for bad in [#"{"max_connections": 0}"#, #"{"request_timeout_s": 0}"#, #"{"min_request_bytes_per_s": -1}"#] {
+            let text = #"{"server": "# + bad + #", "models": [{"id": "m", "path": "/m"}]}"#
+            XCTAssertThrowsError(try ServerConfig.parse(JSONValue.parse(text), baseDirectory: base), bad)
+        }
+    }
+
     func testEnvironmentThenFlagsOverride() throws {
         let json = try JSONValue.parse(#"{"server": {"host": "0.0.0.0", "port": 1, "data_dir": "/d", "public_url": "https://img.example.com/"}, "models": [{"id": "m", "path": "/m"}]}"#)
         let env = ["EASEL_HOST": "::1", "EASEL_PORT": "9000", "EASEL_DATA_DIR": "/env", "EASEL_API_KEYS": "a, b,",
