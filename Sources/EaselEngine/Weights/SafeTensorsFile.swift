@@ -59,6 +59,30 @@ public final class SafeTensorsFile: @unchecked Sendable {
         defer { if !ok { munmap(m, fileSize) } }
         let raw = UnsafeRawBufferPointer(start: UnsafeRawPointer(m), count: fileSize)
 
+        let header = try Self.readHeader(raw, maxHeaderBytes: maxHeaderBytes, err: err)
+        self.metadata = header.metadata
+        self.entries = header.entries
+        self.names = header.entries.keys.sorted()
+        self.base = m
+        self.mappedLength = fileSize
+        self.dataStart = 8 + header.length
+        self.dataLength = fileSize - 8 - header.length
+        ok = true
+    }
+
+    /// What a validated header says: the tensors, the metadata and the header's length.
+    struct Header {
+        var metadata: [String: String]
+        var entries: [String: Entry]
+        var length: Int
+    }
+
+    /// Validates the header of a whole file's bytes `raw` (at least 8): its length, JSON, every entry's dtype, shape
+    /// and span against the data section, and that no two spans overlap. Pure: the fuzzer calls it on raw bytes.
+    static func readHeader(_ raw: UnsafeRawBufferPointer, maxHeaderBytes: Int = defaultMaxHeaderBytes,
+                           err: (String) -> EngineError) throws -> Header {
+        let fileSize = raw.count
+        guard fileSize >= 8 else { throw err("file is \(fileSize) bytes, too short for the 8-byte header length") }
         let n = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         guard n <= UInt64(maxHeaderBytes) else {
             throw err("header length \(n) exceeds the limit of \(maxHeaderBytes) bytes")
@@ -148,14 +172,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
             }
         }
 
-        self.metadata = metadata
-        self.entries = entries
-        self.names = entries.keys.sorted()
-        self.base = m
-        self.mappedLength = fileSize
-        self.dataStart = 8 + headerLength
-        self.dataLength = dataLength
-        ok = true
+        return Header(metadata: metadata, entries: entries, length: headerLength)
     }
 
     deinit {
