@@ -148,7 +148,7 @@ final class TokenizerTests: XCTestCase {
             (#"{"normalizer": {"type": "BertNormalizerX"}, \#(wl)}"#, "BertNormalizerX"),
             (#"{"pre_tokenizer": {"type": "UnicodeScriptsX"}, \#(wl)}"#, "UnicodeScriptsX"),
             (#"{"post_processor": {"type": "FancyX"}, \#(wl)}"#, "FancyX"),
-            (#"{"model": {"type": "WordPiece", "vocab": {}}}"#, "WordPiece"),
+            (#"{"model": {"type": "WordPieceX", "vocab": {}}}"#, "WordPieceX"),
             (#"{"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "("}, "behavior": "Isolated", "invert": false}, \#(wl)}"#, "regex"),
             (#"{"pre_tokenizer": {"type": "Split", "pattern": {"String": "x"}, "behavior": "Weird", "invert": false}, \#(wl)}"#, "behavior"),
         ]
