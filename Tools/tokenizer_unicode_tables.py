@@ -11,6 +11,7 @@ Tables (inclusive code point ranges):
 - bertCleanRemoved: what BertNormalizer(clean_text) deletes (NUL, U+FFFD and the
   `unicode_categories` "other" classes Cc/Cf/Co as that crate knows them, minus \\t \\n \\r).
 - bertNonspacingMark: what BertNormalizer(strip_accents) deletes after NFD (the crate's Mn).
+- stripAccentsMark: what the StripAccents normalizer deletes (the library's combining marks).
 - bertPunctuation: what BertPreTokenizer and Punctuation isolate (ASCII punctuation or the crate's P*).
 - unicodeScripts: (first code point, script class) runs as UnicodeScripts sees them (Hiragana,
   Katakana and U+30FC count as Han). Class 0 is "any" (the space, unassigned and private-use code
@@ -49,6 +50,11 @@ def bert_nonspacing_marks():
     nfd = normalizers.NFD()
     # Only NFD-stable code points matter: the filter runs on NFD output.
     return [c for c in CPS if nfd.normalize_str(chr(c)) == chr(c) and n.normalize_str(chr(c)) == ""]
+
+
+def strip_accents_marks():
+    n = normalizers.StripAccents()
+    return [c for c in CPS if n.normalize_str(chr(c)) == ""]
 
 
 def bert_punctuation():
@@ -130,6 +136,7 @@ def main():
 enum LibraryUnicodeTables {{
 {fmt_ranges("bertCleanRemoved", ranges(bert_clean_removed()), "Deleted by BertNormalizer's clean_text.")}
 {fmt_ranges("bertNonspacingMark", ranges(bert_nonspacing_marks()), "Deleted by BertNormalizer's strip_accents (after NFD).")}
+{fmt_ranges("stripAccentsMark", ranges(strip_accents_marks()), "Deleted by the StripAccents normalizer.")}
 {fmt_ranges("bertPunctuation", ranges(bert_punctuation()), "Isolated by BertPreTokenizer and Punctuation.")}
     /// UnicodeScripts' script classes ({nclasses} labels): "first:class" runs, hex.
     static let unicodeScripts = CodePointRuns(hexList: \"\"\"

@@ -113,13 +113,9 @@ indirect enum TextNormalizer {
         case .precompiled(let map): return map.apply(s)
         case .prepend(let p): return s.isEmpty ? s : p + s
         case .stripAccents:
-            // tokenizers drops every combining mark (Mn, Mc and Me), not only non-spacing ones.
-            return s.filter {
-                switch $0.properties.generalCategory {
-                case .nonspacingMark, .spacingMark, .enclosingMark: return false
-                default: return true
-                }
-            }
+            // tokenizers drops every combining mark (Mn, Mc and Me), not only non-spacing ones, as
+            // its own Unicode tables have them (marks newer than those, like U+0897, stay).
+            return s.filter { $0.value < 0x300 || !LibraryUnicodeTables.stripAccentsMark.contains($0) }
         case .nmt: return Self.nmt(s)
         case .bert(let clean, let chinese, let strip, let lower):
             return Self.bert(s, cleanText: clean, handleChineseChars: chinese, stripAccents: strip, lowercase: lower)
