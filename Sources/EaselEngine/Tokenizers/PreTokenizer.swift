@@ -14,6 +14,14 @@ indirect enum PreTokenizer {
     case metaspace(replacement: Unicode.Scalar, prepend: PrependScheme, split: Bool)
     case punctuation(SplitBehavior)
     case digits(individual: Bool)
+    /// `BertPreTokenizer`: split on whitespace (removed), then isolate each punctuation character.
+    case bert
+    /// `CharDelimiterSplit`: split on one character, which is removed.
+    case charDelimiter(Unicode.Scalar)
+    /// `FixedLength`: chunks of `length` characters.
+    case fixedLength(Int)
+    /// `UnicodeScripts`: split where the script changes.
+    case unicodeScripts
 
     static func parse(_ json: JSONValue?) throws -> PreTokenizer? {
         guard let obj = json, obj != .null else { return nil }
@@ -48,6 +56,20 @@ indirect enum PreTokenizer {
             return .punctuation(try SplitBehavior.parse(obj["behavior"] ?? .string("Isolated")))
         case "Digits":
             return .digits(individual: obj["individual_digits"]?.boolValue ?? false)
+        case "BertPreTokenizer": return .bert
+        case "CharDelimiterSplit":
+            guard let d = obj["delimiter"]?.stringValue, d.unicodeScalars.count == 1 else {
+                throw EngineError("tokenizer: pre_tokenizer CharDelimiterSplit delimiter is not one character")
+            }
+            return .charDelimiter(d.unicodeScalars.first!)
+        case "FixedLength":
+            let length = obj["length"].flatMap { $0 == .null ? nil : $0 }
+            guard let n = length.map({ $0.integerLiteralValue }) ?? 5, n > 0 else {
+                // The library fails at encode time ("length must be greater than 0").
+                throw EngineError("tokenizer: pre_tokenizer FixedLength length must be a positive integer")
+            }
+            return .fixedLength(n)
+        case "UnicodeScripts": return .unicodeScripts
         default:
             throw EngineError("tokenizer: unsupported pre_tokenizer type \(type)")
         }
@@ -115,17 +137,43 @@ indirect enum PreTokenizer {
             let ms = s.text.indices.filter { UnicodeClasses.isNumber(s.text[$0]) }.map { $0..<($0 + 1) }
             let behavior: SplitBehavior = individual ? .isolated : .contiguous
             Self.emit(s, behavior.apply(count: s.text.count, matches: ms, invert: false), into: &out)
+        case .bert:
+            let ws = s.text.indices.filter { UnicodeClasses.isWhitespace(s.text[$0]) }.map { $0..<($0 + 1) }
+            for r in SplitBehavior.removed.apply(count: s.text.count, matches: ws, invert: false) {
+                let piece = PreTokenSplit(text: Array(s.text[r]), atOrigin: s.atOrigin && r.lowerBound == 0)
+                let ps = piece.text.indices.filter { Self.isPunctuation(piece.text[$0]) }.map { $0..<($0 + 1) }
+                Self.emit(piece, SplitBehavior.isolated.apply(count: piece.text.count, matches: ps, invert: false), into: &out)
+            }
+        case .charDelimiter(let d):
+            let ms = s.text.indices.filter { s.text[$0] == d }.map { $0..<($0 + 1) }
+            Self.emit(s, SplitBehavior.removed.apply(count: s.text.count, matches: ms, invert: false), into: &out)
+        case .fixedLength(let n):
+            Self.emit(s, stride(from: 0, to: s.text.count, by: n).map { $0..<min($0 + n, s.text.count) }, into: &out)
+        case .unicodeScripts:
+            Self.emit(s, Self.scriptRanges(s.text), into: &out)
         }
     }
 
-    /// BERT's punctuation: ASCII symbol ranges or any Unicode P* category.
+    /// BERT's punctuation: ASCII symbol ranges or a P* category as the library's (older) Unicode
+    /// tables have it, so newer punctuation (U+2E43...) is not split and U+166D still is.
     static func isPunctuation(_ c: Unicode.Scalar) -> Bool {
         let v = c.value
-        if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) { return true }
-        switch c.properties.generalCategory {
-        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation: return true
-        default: return false
+        if v < 0x80 { return (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) }
+        return LibraryUnicodeTables.bertPunctuation.contains(c)
+    }
+
+    /// UnicodeScripts' split points: where the script class changes, "any" (class 0: the space,
+    /// unassigned and private-use code points) never splitting. As in the library, "any"
+    /// characters before the first split point are dropped.
+    static func scriptRanges(_ text: [Unicode.Scalar]) -> [Range<Int>] {
+        var cuts: [Int] = []
+        var last: UInt16? = nil
+        for (i, c) in text.enumerated() {
+            let script: UInt16 = c == " " ? 0 : LibraryUnicodeTables.unicodeScripts.label(c)
+            if script != 0 && last != script { cuts.append(i) }
+            if script != 0 { last = script }
         }
+        cuts.append(text.count)
+        return zip(cuts, cuts.dropFirst()).map { $0..<$1 }
     }
 }

@@ -102,6 +102,7 @@ public final class Tokenizer {
         let pre = try PreTokenizer.parse(obj["pre_tokenizer"])
         let model = try parseModel(obj["model"])
         let post = try PostProcessor.parse(obj["post_processor"])
+        try checkDecoder(obj["decoder"])
         var added: [AddedToken] = []
         for d in obj["added_tokens"]?.arrayValue ?? [] {
             guard case .object = d else { continue }
@@ -165,8 +166,36 @@ public final class Tokenizer {
         case "WordLevel":
             guard let vocab = TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: WordLevel model has no vocab") }
             return try WordLevelModel(vocab: vocab, unkToken: m["unk_token"]?.stringValue)
+        case "WordPiece":
+            guard let vocab = TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: WordPiece model has no vocab") }
+            let maxChars = m["max_input_chars_per_word"].flatMap { $0 == .null ? nil : $0 }
+            guard let limit = maxChars.map({ $0.integerLiteralValue }) ?? 100, limit >= 0 else {
+                throw EngineError("tokenizer: WordPiece max_input_chars_per_word is not a non-negative integer")
+            }
+            return WordPieceModel(vocab: vocab, unkToken: m["unk_token"]?.stringValue ?? "[UNK]",
+                                  continuingPrefix: m["continuing_subword_prefix"]?.stringValue ?? "##",
+                                  maxInputCharsPerWord: limit)
         default:
             throw EngineError("tokenizer: unsupported model type \(type.isEmpty ? "(none)" : type)")
+        }
+    }
+
+    /// Every decoder type tokenizers 0.23 writes. Encoding never runs the decoder, so any known
+    /// one is accepted as it is (its fields unread); an unknown type is refused by name, like an
+    /// unknown normalizer, so a file from a newer library fails at load rather than half-working.
+    static let knownDecoderTypes: Set<String> = ["BPEDecoder", "ByteFallback", "ByteLevel", "CTC", "Fuse", "Metaspace",
+                                                 "Replace", "Sequence", "Strip", "WordPiece"]
+
+    static func checkDecoder(_ json: JSONValue?) throws {
+        guard let d = json, d != .null else { return }
+        guard let type = d["type"]?.stringValue else {
+            throw EngineError("tokenizer: decoder is not an object with a type")
+        }
+        guard knownDecoderTypes.contains(type) else {
+            throw EngineError("tokenizer: unsupported decoder type \(type)")
+        }
+        if type == "Sequence" {
+            for item in d["decoders"]?.arrayValue ?? [] { try checkDecoder(item) }
         }
     }
 

@@ -43,3 +43,60 @@ enum UnicodeClasses {
         }
     }
 }
+
+/// Sorted, disjoint inclusive code point ranges, read from the "A-B,C,..." hex lists in
+/// LibraryUnicodeTables.swift (newlines ignored).
+struct CodePointRanges: Sendable {
+    private let lows: [UInt32]
+    private let highs: [UInt32]
+
+    init(hexList: String) {
+        var lows: [UInt32] = [], highs: [UInt32] = []
+        for item in hexList.filter({ $0 != "\n" }).split(separator: ",") {
+            let parts = item.split(separator: "-")
+            let lo = UInt32(parts[0], radix: 16)!
+            lows.append(lo)
+            highs.append(parts.count > 1 ? UInt32(parts[1], radix: 16)! : lo)
+        }
+        self.lows = lows
+        self.highs = highs
+    }
+
+    func contains(_ s: Unicode.Scalar) -> Bool {
+        let v = s.value
+        // Last range whose low bound is <= v.
+        var lo = 0, hi = lows.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if lows[mid] <= v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo > 0 && v <= highs[lo - 1]
+    }
+}
+
+/// A class label per code point, from "first:class,..." hex runs covering the whole code space.
+struct CodePointRuns: Sendable {
+    private let firsts: [UInt32]
+    private let labels: [UInt16]
+
+    init(hexList: String) {
+        var firsts: [UInt32] = [], labels: [UInt16] = []
+        for item in hexList.filter({ $0 != "\n" }).split(separator: ",") {
+            let parts = item.split(separator: ":")
+            firsts.append(UInt32(parts[0], radix: 16)!)
+            labels.append(UInt16(parts[1], radix: 16)!)
+        }
+        self.firsts = firsts
+        self.labels = labels
+    }
+
+    func label(_ s: Unicode.Scalar) -> UInt16 {
+        let v = s.value
+        var lo = 0, hi = firsts.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if firsts[mid] <= v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo > 0 ? labels[lo - 1] : 0
+    }
+}
