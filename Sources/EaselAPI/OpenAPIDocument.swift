@@ -17,7 +17,7 @@ public enum OpenAPIDocument {
       "post": {
         "operationId": "generate", "summary": "Submit a generation job",
         "parameters": [
-          {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255},
+          {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": 255},
            "description": "Same key and body within the retention window returns the same job; a different body is 409."},
           {"name": "Prefer", "in": "header", "schema": {"type": "string", "examples": ["wait", "wait=10"]},
            "description": "wait[=N] (N ≤ 60): hold the answer until the job is terminal (200) or N seconds pass (202)."}
@@ -92,7 +92,9 @@ public enum OpenAPIDocument {
       "get": {
         "operationId": "streamJobEvents", "summary": "Server-sent events: `event: status` with the job on every change and step",
         "responses": {
-          "200": {"description": "text/event-stream; ends after the terminal status", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+          "200": {"description": "text/event-stream; ends after the terminal status. Each message is `event: status` and `data:` followed by one Job object as JSON (schema Job), at once, on every state change and after every step; a `: keepalive` comment line every 15 s.",
+                  "content": {"text/event-stream": {"schema": {"type": "string", "contentMediaType": "text/event-stream",
+                    "description": "event: status\ndata: <Job JSON>\n\n …"}}}},
           "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}
         }
       }
@@ -156,11 +158,11 @@ public enum OpenAPIDocument {
         "properties": {
           "model": {"type": "string", "description": "A registry id (GET /v1/models)"},
           "prompt": {"type": "string", "minLength": 1, "maxLength": 4000},
-          "negative_prompt": {"type": "string", "default": "", "description": "Only for models with true classifier-free guidance"},
-          "width": {"type": "integer", "description": "Multiple of the model's size step, within its limits"},
-          "height": {"type": "integer", "description": "Multiple of the model's size step, within its limits"},
-          "steps": {"type": "integer", "minimum": 1},
-          "guidance": {"type": "number", "minimum": 0},
+          "negative_prompt": {"type": "string", "default": "", "maxLength": 4000, "description": "Only for models with true classifier-free guidance"},
+          "width": {"type": "integer", "minimum": 1, "maximum": 16384, "description": "A multiple of the model's limits.size_step, from size_step to limits.max_width (GET /v1/models)"},
+          "height": {"type": "integer", "minimum": 1, "maximum": 16384, "description": "A multiple of the model's limits.size_step, from size_step to limits.max_height (GET /v1/models)"},
+          "steps": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "At most the model's limits.max_steps (GET /v1/models)"},
+          "guidance": {"type": "number", "minimum": 0, "maximum": 100},
           "seed": {"type": "integer", "minimum": 0, "maximum": 18446744073709551615, "description": "Random when absent; image i uses seed + i"},
           "num_images": {"type": "integer", "minimum": 1, "maximum": 8, "default": 1},
           "image": {"type": "string", "description": "Image-to-image input (not supported by the current models)"},
@@ -169,7 +171,7 @@ public enum OpenAPIDocument {
           "output_format": {"type": "string", "enum": ["png"], "default": "png"},
           "webhook_url": {"type": "string", "format": "uri", "maxLength": 2048},
           "priority": {"type": "string", "enum": ["high", "normal", "low"], "default": "normal"},
-          "timeout_s": {"type": "number", "exclusiveMinimum": 0},
+          "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 604800},
           "metadata": {"type": "object", "description": "Opaque, at most 4 KiB serialized; echoed in the job and webhook"}
         }
       },
