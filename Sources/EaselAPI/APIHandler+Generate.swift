@@ -18,7 +18,8 @@ extension APIHandler {
                            message: "the body is larger than \(options.maxBodyBytes) bytes")
         }
         let idempotencyKey = request.headers["Idempotency-Key"]
-        if let key = idempotencyKey, key.isEmpty || key.utf8.count > 255 {
+        // Counted in Unicode scalars, as the OpenAPI maxLength (JSON Schema code points) counts them.
+        if let key = idempotencyKey, key.isEmpty || key.unicodeScalars.count > 255 {
             throw APIError.invalid("Idempotency-Key", "Idempotency-Key must be 1 to 255 characters")
         }
         let wait = try Self.preferWait(request.headers, max: options.maxWaitSeconds)

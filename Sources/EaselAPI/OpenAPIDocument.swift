@@ -26,7 +26,10 @@ public enum OpenAPIDocument {
         "responses": {
           "200": {"description": "Terminal job (Prefer: wait) or the job an Idempotency-Key names", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
           "202": {"description": "Job durably queued", "headers": {"Location": {"schema": {"type": "string"}}},
-                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}},
+                  "links": {"GetJob": {"operationId": "getJob", "parameters": {"id": "$response.body#/id"}},
+                            "CancelJob": {"operationId": "cancelJob", "parameters": {"id": "$response.body#/id"}},
+                            "StreamJobEvents": {"operationId": "streamJobEvents", "parameters": {"id": "$response.body#/id"}}}},
           "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
           "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
           "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
@@ -43,7 +46,8 @@ public enum OpenAPIDocument {
           {"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/JobStatus"}},
           {"name": "model", "in": "query", "schema": {"type": "string"}},
           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
-          {"name": "cursor", "in": "query", "schema": {"type": "string"}}
+          {"name": "cursor", "in": "query", "schema": {"type": "string"},
+           "description": "Opaque: the next_cursor of an earlier page. Any other value is 400."}
         ],
         "responses": {
           "200": {"description": "A page of jobs", "content": {"application/json": {"schema": {
@@ -65,6 +69,7 @@ public enum OpenAPIDocument {
       },
       "delete": {
         "operationId": "cancelJob", "summary": "Cancel a job",
+        "description": "The store keeps the job: GET still answers it, with status canceled.",
         "responses": {
           "200": {"description": "Was queued: canceled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
           "202": {"description": "Running: canceled at the next step boundary", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
