@@ -367,6 +367,30 @@ extension TokenizerTests {
         }
     }
 
+    /// Found by `Scripts/fuzz tokenizer`: a negative vocabulary id trapped in BPEModel's 32-bit packing ("Negative value
+    /// is not representable"). Ids outside 0…2^31−1 are refused at load, wherever a file gives one.
+    func testNegativeOrHugeTokenIds_areRefusedAtLoad() throws {
+        let crash = try Data(contentsOf: Self.root.appendingPathComponent("fuzz-crash-negative-bpe-id.json"))
+        assertEngineError({ _ = try Tokenizer.fromTokenizerJSON(TokenizerJSON.parse(crash, name: "crash")) },
+                          contains: "has id -1")
+        let bpe = #""model": {"type": "BPE", "vocab": {"a": 0, "b": ID}, "merges": ["a b"]}"#
+        for id in ["-1", "2147483648", "-9223372036854775808"] {
+            assertEngineError({ _ = try Tokenizer.fromTokenizerJSON(JSONValue.parse("{" + bpe.replacingOccurrences(of: "ID", with: id) + "}")) },
+                              contains: "not 0 to 2147483647")
+        }
+        let wordLevel = #""model": {"type": "WordLevel", "vocab": {"a": 0, "[UNK]": -5}, "unk_token": "[UNK]"}"#
+        assertEngineError({ _ = try Tokenizer.fromTokenizerJSON(JSONValue.parse("{" + wordLevel + "}")) }, contains: "has id -5")
+        let m = Self.minimalModel
+        assertEngineError({ _ = try Tokenizer.fromTokenizerJSON(JSONValue.parse(#"{"truncation": {"max_length": -1}, \#(m)}"#)) },
+                          contains: "max_length -1")
+        assertEngineError({ _ = try Tokenizer.fromTokenizerJSON(JSONValue.parse(#"{"padding": {"pad_id": -2, "strategy": {"Fixed": 4}}, \#(m)}"#)) },
+                          contains: "pad_id -2")
+        assertEngineError({ _ = try Tokenizer.fromTokenizerJSON(JSONValue.parse(#"{"padding": {"pad_id": 0, "strategy": {"Fixed": -4}}, \#(m)}"#)) },
+                          contains: "padding length -4")
+        assertEngineError({ _ = try Tokenizer.fromTokenizerJSON(JSONValue.parse(#"{"post_processor": {"type": "BertProcessing", "cls": ["[CLS]", -1], "sep": ["[SEP]", 1]}, \#(m)}"#)) },
+                          contains: "cls and sep")
+    }
+
     func testNewComponentsOnHandPickedInputs() throws {
         // Nmt keeps NUL, drops the listed controls, maps the listed spaces.
         XCTAssertEqual(TextNormalizer.nmt(Array("a\u{0}\u{1}\u{8}\u{B}\u{E}\u{1F}\u{7F}\u{8F}\u{9F}\u{85}b".unicodeScalars)),

@@ -17,7 +17,7 @@ struct AddedToken {
     }
 
     init(json obj: JSONValue, id: Int? = nil) throws {
-        guard let content = obj["content"]?.stringValue, let id = id ?? obj["id"]?.integerLiteralValue else {
+        guard let content = obj["content"]?.stringValue, let id = id ?? TokenizerJSON.tokenID(obj["id"]) else {
             throw EngineError("tokenizer: added token without content or id")
         }
         self.init(id: id, content: content,

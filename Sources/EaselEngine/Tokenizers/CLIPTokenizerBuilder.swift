@@ -38,7 +38,7 @@ enum CLIPTokenizerBuilder {
         if let cls = config["tokenizer_class"]?.stringValue, !cls.hasPrefix("CLIPTokenizer") {
             throw EngineError("tokenizer: vocab.json + merges.txt is only supported for CLIPTokenizer, not \(cls)")
         }
-        guard let vocab = TokenizerJSON.intMap(try TokenizerJSON.read(vocabURL)) else {
+        guard let vocab = try TokenizerJSON.intMap(try TokenizerJSON.read(vocabURL)) else {
             throw EngineError("tokenizer: \(vocabURL.lastPathComponent) is not a token -> id object")
         }
         let merges = try parseMerges(try Data(contentsOf: mergesURL), name: mergesURL.lastPathComponent)

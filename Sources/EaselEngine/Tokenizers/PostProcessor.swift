@@ -26,7 +26,7 @@ indirect enum PostProcessor {
                     pieces.append(.sequence)
                 } else if let sp = it["SpecialToken"], case .object = sp, let name = sp["id"]?.stringValue {
                     guard let entry = specials[name], case .object = entry,
-                          let ids = entry["ids"]?.arrayValue?.map(\.integerLiteralValue) as [Int?]?,
+                          let ids = entry["ids"]?.arrayValue?.map({ TokenizerJSON.tokenID($0) }) as [Int?]?,
                           let exact = ids.allSatisfy({ $0 != nil }) ? ids.compactMap({ $0 }) : nil else {
                         throw EngineError("tokenizer: TemplateProcessing special token \(name) has no ids")
                     }
@@ -37,8 +37,8 @@ indirect enum PostProcessor {
             }
             return .template(pieces)
         case "RobertaProcessing", "BertProcessing":
-            guard let cls = obj["cls"]?.arrayValue, cls.count == 2, let clsId = cls[1].integerLiteralValue,
-                  let sep = obj["sep"]?.arrayValue, sep.count == 2, let sepId = sep[1].integerLiteralValue else {
+            guard let cls = obj["cls"]?.arrayValue, cls.count == 2, let clsId = TokenizerJSON.tokenID(cls[1]),
+                  let sep = obj["sep"]?.arrayValue, sep.count == 2, let sepId = TokenizerJSON.tokenID(sep[1]) else {
                 throw EngineError("tokenizer: \(type) needs cls and sep [token, id] pairs")
             }
             return .template([.ids([clsId]), .sequence, .ids([sepId])])

@@ -114,12 +114,17 @@ public final class Tokenizer {
                 throw EngineError("tokenizer: unsupported truncation direction \(dir)")
             }
             truncation = t["max_length"]?.integerLiteralValue
+            if let n = truncation, n < 0 { throw EngineError("tokenizer: truncation max_length \(n) is negative") }
         }
         var padding: (Int, Int)? = nil
         var padId: Int? = nil
         if let p = obj["padding"], case .object = p {
             padId = p["pad_id"]?.integerLiteralValue
+            if let id = padId, TokenizerJSON.tokenID(p["pad_id"]) == nil {
+                throw EngineError("tokenizer: padding pad_id \(id) is not 0 to \(Int32.max)")
+            }
             if let fixed = p["strategy"]?["Fixed"]?.integerLiteralValue {
+                guard fixed >= 0 else { throw EngineError("tokenizer: padding length \(fixed) is negative") }
                 padding = (fixed, padId ?? 0)
             }
         }
@@ -133,7 +138,7 @@ public final class Tokenizer {
         let type = m["type"]?.stringValue ?? (m["merges"] != nil ? "BPE" : "")
         switch type {
         case "BPE":
-            guard let vocab = TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: BPE model has no vocab") }
+            guard let vocab = try TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: BPE model has no vocab") }
             var merges: [([UInt8], [UInt8])] = []
             for item in m["merges"]?.arrayValue ?? [] {
                 if let s = item.stringValue {
@@ -164,10 +169,10 @@ public final class Tokenizer {
             }
             return try UnigramModel(vocab: vocab, unkId: m["unk_id"]?.integerLiteralValue, byteFallback: m["byte_fallback"]?.boolValue ?? false)
         case "WordLevel":
-            guard let vocab = TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: WordLevel model has no vocab") }
+            guard let vocab = try TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: WordLevel model has no vocab") }
             return try WordLevelModel(vocab: vocab, unkToken: m["unk_token"]?.stringValue)
         case "WordPiece":
-            guard let vocab = TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: WordPiece model has no vocab") }
+            guard let vocab = try TokenizerJSON.intMap(m["vocab"]) else { throw EngineError("tokenizer: WordPiece model has no vocab") }
             let maxChars = m["max_input_chars_per_word"].flatMap { $0 == .null ? nil : $0 }
             guard let limit = maxChars.map({ $0.integerLiteralValue }) ?? 100, limit >= 0 else {
                 throw EngineError("tokenizer: WordPiece max_input_chars_per_word is not a non-negative integer")

@@ -20,15 +20,25 @@ enum TokenizerJSON {
     }
 
     /// A vocabulary object (`{"token": id, ...}`) keyed by each token's exact bytes (later duplicates win, as in
-    /// serde), or nil when it is not an object of integers.
-    static func intMap(_ json: JSONValue?) -> [ByteKey: Int]? {
+    /// serde), or nil when it is not an object of integers. An id outside 0…2^31−1 is an error naming the token
+    /// (`tokenizers` reads ids as u32; the models pack them into 32 bits).
+    static func intMap(_ json: JSONValue?) throws -> [ByteKey: Int]? {
         guard case .object(let members)? = json else { return nil }
         var map: [ByteKey: Int] = [:]
         map.reserveCapacity(members.count)
         for (key, value) in members {
-            guard let id = value.integerLiteralValue else { return nil }
+            guard value.integerLiteralValue != nil else { return nil }
+            guard let id = tokenID(value) else {
+                throw EngineError("tokenizer: vocabulary entry \(JSONValue.quoted(key)) has id \(value.serialized), not 0 to \(Int32.max)")
+            }
             map[ByteKey(key)] = id
         }
         return map
+    }
+
+    /// A token id as the files write it: an integer from 0 to 2^31−1, or nil.
+    static func tokenID(_ json: JSONValue?) -> Int? {
+        guard let id = json?.integerLiteralValue, (0...Int(Int32.max)).contains(id) else { return nil }
+        return id
     }
 }
