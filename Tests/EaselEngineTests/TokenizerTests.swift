@@ -391,6 +391,24 @@ extension TokenizerTests {
                           contains: "cls and sep")
     }
 
+    /// Found by `Scripts/fuzz tokenizer` (a 14 s timeout): Replace with a pattern that matches the empty string
+    /// (`\s?+`) inserts its content between every two characters, twice in a row here. Refused at load.
+    func testReplaceMatchingTheEmptyString_isRefusedAtLoad() throws {
+        let slow = try Data(contentsOf: Self.root.appendingPathComponent("fuzz-timeout-empty-replace.json"))
+        assertEngineError({ _ = try Tokenizer.fromTokenizerJSON(TokenizerJSON.parse(slow, name: "timeout")) },
+                          contains: "Replace pattern matches the empty string")
+        let m = Self.minimalModel
+        for pattern in [#"{"Regex": "x*"}"#, #"{"Regex": "\\b"}"#, #"{"Regex": "(?:)"}"#] {
+            let json = #"{"normalizer": {"type": "Replace", "pattern": \#(pattern), "content": "y"}, \#(m)}"#
+            assertEngineError({ _ = try Tokenizer.fromTokenizerJSON(JSONValue.parse(json)) }, contains: "matches the empty string")
+        }
+        // Patterns real tokenizers use still load.
+        for pattern in [#"{"String": " "}"#, #"{"Regex": "\\s+"}"#, #"{"Regex": " {2,}"}"#] {
+            let json = #"{"normalizer": {"type": "Replace", "pattern": \#(pattern), "content": "▁"}, \#(m)}"#
+            XCTAssertNoThrow(try Tokenizer.fromTokenizerJSON(JSONValue.parse(json)), pattern)
+        }
+    }
+
     func testNewComponentsOnHandPickedInputs() throws {
         // Nmt keeps NUL, drops the listed controls, maps the listed spaces.
         XCTAssertEqual(TextNormalizer.nmt(Array("a\u{0}\u{1}\u{8}\u{B}\u{E}\u{1F}\u{7F}\u{8F}\u{9F}\u{85}b".unicodeScalars)),

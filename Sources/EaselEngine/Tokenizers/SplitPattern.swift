@@ -42,6 +42,14 @@ enum SplitPattern {
         throw EngineError("tokenizer: unsupported pattern in \(key): \(members.map(\.0).sorted())")
     }
 
+    /// Whether the pattern can match zero characters (checked on a few probes: empty, a letter, a space, a digit).
+    var matchesEmpty: Bool {
+        for probe in ["", "a", " ", "1", "a b"] where matches(in: Array(probe.unicodeScalars)).contains(where: \.isEmpty) {
+            return true
+        }
+        return false
+    }
+
     /// Non-overlapping matches, left to right, as half-open scalar-index ranges.
     func matches(in s: [Unicode.Scalar]) -> [Range<Int>] {
         switch self {

@@ -35,7 +35,13 @@ indirect enum TextNormalizer {
         case "Lowercase": return .lowercase
         case "Replace":
             let content = obj["content"]?.stringValue ?? ""
-            return .replace(try SplitPattern.fromJSON(obj["pattern"], key: "normalizer Replace"), Array(content.unicodeScalars))
+            let pattern = try SplitPattern.fromJSON(obj["pattern"], key: "normalizer Replace")
+            // A pattern that matches the empty string would insert `content` between every two characters, and a
+            // sequence of such Replaces grows the text multiplicatively (found by Scripts/fuzz: `\s?+`, twice).
+            if pattern.matchesEmpty {
+                throw EngineError("tokenizer: normalizer Replace pattern matches the empty string")
+            }
+            return .replace(pattern, Array(content.unicodeScalars))
         case "Strip":
             return .strip(left: obj["strip_left"]?.boolValue ?? true, right: obj["strip_right"]?.boolValue ?? true)
         case "Precompiled":
