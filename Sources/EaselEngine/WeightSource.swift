@@ -52,8 +52,10 @@ public final class DictionaryWeights: WeightSource {
 public struct Linear {
     public let weight: Tensor  // [out, in]
     public let bias: Tensor?
+    /// The module path LoRA files name it by ("transformer_blocks.0.attn.to_q"); nil: no LoRA can target it.
+    public var name: String?
     /// Load through `WeightSource.tensor(_:shape:because:)` (ComponentWeights.linear, FluxWeightLayout), which checks shapes.
-    public init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
+    public init(weight: Tensor, bias: Tensor?, name: String? = nil) { self.weight = weight; self.bias = bias; self.name = name }
     public func callAsFunction(_ x: Tensor) -> Tensor { Ops.linear(x, weight, bias) }
     public var outFeatures: Int { weight.shape[0] }
 }

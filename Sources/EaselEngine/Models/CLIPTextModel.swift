@@ -106,12 +106,12 @@ public final class CLIPTextModel {
                 norm1Bias: try ComponentWeights.tensor(l, "layer_norm1.bias", shape: [d]),
                 norm2Weight: try ComponentWeights.tensor(l, "layer_norm2.weight", shape: [d]),
                 norm2Bias: try ComponentWeights.tensor(l, "layer_norm2.bias", shape: [d]),
-                q: try ComponentWeights.linear(l, "self_attn.q_proj", in: d, out: d, bias: true),
-                k: try ComponentWeights.linear(l, "self_attn.k_proj", in: d, out: d, bias: true),
-                v: try ComponentWeights.linear(l, "self_attn.v_proj", in: d, out: d, bias: true),
-                out: try ComponentWeights.linear(l, "self_attn.out_proj", in: d, out: d, bias: true),
-                fc1: try ComponentWeights.linear(l, "mlp.fc1", in: d, out: ff, bias: true),
-                fc2: try ComponentWeights.linear(l, "mlp.fc2", in: ff, out: d, bias: true))
+                q: try ComponentWeights.linear(l, "self_attn.q_proj", in: d, out: d, bias: true, module: "encoder.layers.\(i).self_attn.q_proj"),
+                k: try ComponentWeights.linear(l, "self_attn.k_proj", in: d, out: d, bias: true, module: "encoder.layers.\(i).self_attn.k_proj"),
+                v: try ComponentWeights.linear(l, "self_attn.v_proj", in: d, out: d, bias: true, module: "encoder.layers.\(i).self_attn.v_proj"),
+                out: try ComponentWeights.linear(l, "self_attn.out_proj", in: d, out: d, bias: true, module: "encoder.layers.\(i).self_attn.out_proj"),
+                fc1: try ComponentWeights.linear(l, "mlp.fc1", in: d, out: ff, bias: true, module: "encoder.layers.\(i).mlp.fc1"),
+                fc2: try ComponentWeights.linear(l, "mlp.fc2", in: ff, out: d, bias: true, module: "encoder.layers.\(i).mlp.fc2"))
         }
         finalNormWeight = try ComponentWeights.tensor(w, "final_layer_norm.weight", shape: [d])
         finalNormBias = try ComponentWeights.tensor(w, "final_layer_norm.bias", shape: [d])
@@ -121,17 +121,19 @@ public final class CLIPTextModel {
     /// Returns the final-layer-normed hidden states [S, D] and the pooled (EOS) row [D], chosen exactly as
     /// transformers does: `eos_token_id == 2` (legacy configs) → the first position of the largest id;
     /// otherwise the first position whose id is `eos_token_id` (position 0 when there is none).
-    public func encode(ids: [Int]) -> (lastHidden: Tensor, pooled: Tensor) {
+    /// `lora`: text-encoder LoRA updates to apply beside the weights (modules "encoder.layers.N.self_attn.q_proj", …).
+    public func encode(ids: [Int], lora: LoRAStack? = nil) -> (lastHidden: Tensor, pooled: Tensor) {
         let s = ids.count, eps = config.layerNormEps
         precondition(s > 0 && s <= config.maxPositionEmbeddings,
                      "CLIP: \(s) tokens, the model takes 1...\(config.maxPositionEmbeddings)")
         var x = Ops.add(Ops.embedding(tokenEmbedding, ids), Ops.rows(positionEmbedding, 0, s))
         for l in layers {
             let h = Ops.layerNorm(x, weight: l.norm1Weight, bias: l.norm1Bias, eps: eps)
-            let a = Ops.attention(q: l.q(h), k: l.k(h), v: l.v(h), heads: config.numAttentionHeads, causal: true)
-            x = Ops.add(x, l.out(a))
+            func lin(_ f: Linear, _ t: Tensor) -> Tensor { f(t, rowsPerItem: s, loras: [lora], .textEncoder) }
+            let a = Ops.attention(q: lin(l.q, h), k: lin(l.k, h), v: lin(l.v, h), heads: config.numAttentionHeads, causal: true)
+            x = Ops.add(x, lin(l.out, a))
             let m = Ops.layerNorm(x, weight: l.norm2Weight, bias: l.norm2Bias, eps: eps)
-            x = Ops.add(x, l.fc2(act(l.fc1(m))))
+            x = Ops.add(x, lin(l.fc2, act(lin(l.fc1, m))))
         }
         let last = Ops.layerNorm(x, weight: finalNormWeight, bias: finalNormBias, eps: eps)
         let pooled = Ops.rows(last, pooledIndex(ids), 1).reshaped([config.hiddenSize])

@@ -8,9 +8,11 @@ enum ComponentWeights {
     }
 
     /// A torch Linear [out, in] (+ bias [out] when `bias`).
-    static func linear(_ w: WeightSource, _ name: String, in inF: Int, out outF: Int, bias: Bool) throws -> Linear {
+    /// `module`: the path LoRA files name it by, where one may target it.
+    static func linear(_ w: WeightSource, _ name: String, in inF: Int, out outF: Int, bias: Bool,
+                       module: String? = nil) throws -> Linear {
         let weight = try w.tensor(name + ".weight", shape: [outF, inF], because: "[out, in], from config.json")
-        return Linear(weight: weight, bias: bias ? try tensor(w, name + ".bias", shape: [outF]) : nil)
+        return Linear(weight: weight, bias: bias ? try tensor(w, name + ".bias", shape: [outF]) : nil, name: module)
     }
 
     /// Config sizes that become tensor dimensions, loop counts or divisors: zero or negative would be an empty

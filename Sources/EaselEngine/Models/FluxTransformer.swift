@@ -80,6 +80,8 @@ public struct FluxTransformerInput {
     public var guidance: Float?              // guidance scale, for guidance-distilled models
     public var imgIds: Tensor                // [S, 3]
     public var txtIds: Tensor                // [L, 3]
+    /// This item's LoRAs, applied beside the shared weights (nil: none).
+    public var lora: LoRAStack?
     public init(hiddenStates: Tensor, encoderHiddenStates: Tensor, pooledProjections: Tensor, timestep: Float,
                 guidance: Float?, imgIds: Tensor, txtIds: Tensor) {
         self.hiddenStates = hiddenStates; self.encoderHiddenStates = encoderHiddenStates
@@ -113,7 +115,10 @@ struct FluxConditioner {
 
     /// [1, dim]: timestep (+ guidance) + pooled text embeddings.
     func callAsFunction(_ input: FluxTransformerInput) -> Tensor {
-        func mlp(_ e: MLP, _ x: Tensor) -> Tensor { e.l2(Ops.silu(e.l1(x))) }
+        let lora = [input.lora]
+        func mlp(_ e: MLP, _ x: Tensor) -> Tensor {
+            e.l2(Ops.silu(e.l1(x, rowsPerItem: 1, loras: lora)), rowsPerItem: 1, loras: lora)
+        }
         var temb = mlp(time, FluxTransformer.timestepFeatures(input.timestep * 1000))
         if let g = guidance {
             temb = Ops.add(temb, mlp(g, FluxTransformer.timestepFeatures((input.guidance ?? 0) * 1000)))
@@ -259,22 +264,23 @@ public final class FluxTransformer: FluxDenoiser {
         for i in inputs {
             precondition(i.encoderHiddenStates.rows == nTxt && i.hiddenStates.rows == nImg, "batch items must share sizes")
         }
+        let loras: [LoRAStack?] = inputs.map { $0.lora.flatMap { $0.isEmpty ? nil : $0 } }
         // Every modulation Linear sees silu(temb): [B, dim].
         var temb = Ops.stackRows(inputs.map { conditioning($0) })
         Ops.siluInPlace(&temb)
-        var img = xEmbedder(Ops.stackRows(inputs.map(\.hiddenStates)))          // [B·S, dim]
-        var txt = contextEmbedder(Ops.stackRows(inputs.map(\.encoderHiddenStates))) // [B·L, dim]
+        var img = xEmbedder(Ops.stackRows(inputs.map(\.hiddenStates)), rowsPerItem: nImg, loras: loras)          // [B·S, dim]
+        var txt = contextEmbedder(Ops.stackRows(inputs.map(\.encoderHiddenStates)), rowsPerItem: nTxt, loras: loras) // [B·L, dim]
         let (cos, sin) = Self.rope(ids: Ops.stackRows([inputs[0].txtIds, inputs[0].imgIds]), axes: config.axesDimsRope)
         let width = config.innerDim
 
         for b in doubleBlocks {
-            let m = b.norm1(temb), mc = b.norm1Context(temb)                      // [B, 6·dim]
+            let m = b.norm1(temb, rowsPerItem: 1, loras: loras), mc = b.norm1Context(temb, rowsPerItem: 1, loras: loras)                      // [B, 6·dim]
             let nI = Ops.layerNormModulate(img, rowsPerItem: nImg, mod: m, shiftChunk: 0, scaleChunk: 1)
             let nT = Ops.layerNormModulate(txt, rowsPerItem: nTxt, mod: mc, shiftChunk: 0, scaleChunk: 1)
             let a = b.attn
-            var qi = a.q(nI), ki = a.k(nI)
-            var qt = a.addQ!(nT), kt = a.addK!(nT)
-            let vi = a.v(nI), vt = a.addV!(nT)
+            var qi = a.q(nI, rowsPerItem: nImg, loras: loras), ki = a.k(nI, rowsPerItem: nImg, loras: loras)
+            var qt = a.addQ!(nT, rowsPerItem: nTxt, loras: loras), kt = a.addK!(nT, rowsPerItem: nTxt, loras: loras)
+            let vi = a.v(nI, rowsPerItem: nImg, loras: loras), vt = a.addV!(nT, rowsPerItem: nTxt, loras: loras)
             Ops.headRMSNormInPlace(&qi, headDim: hd, weight: a.normQ)
             Ops.headRMSNormInPlace(&ki, headDim: hd, weight: a.normK)
             Ops.headRMSNormInPlace(&qt, headDim: hd, weight: a.normAddQ!)
@@ -289,15 +295,15 @@ public final class FluxTransformer: FluxDenoiser {
                 Ops.copyRows(o, 0, into: &oTxt, i * nTxt, count: nTxt)
                 Ops.copyRows(o, nTxt, into: &oImg, i * nImg, count: nImg)
             }
-            Ops.gatedAddInPlace(&img, a.out!(oImg), rowsPerItem: nImg, mod: m, gateChunk: 2)
-            var h = b.ff1(Ops.layerNormModulate(img, rowsPerItem: nImg, mod: m, shiftChunk: 3, scaleChunk: 4))
+            Ops.gatedAddInPlace(&img, a.out!(oImg, rowsPerItem: nImg, loras: loras), rowsPerItem: nImg, mod: m, gateChunk: 2)
+            var h = b.ff1(Ops.layerNormModulate(img, rowsPerItem: nImg, mod: m, shiftChunk: 3, scaleChunk: 4), rowsPerItem: nImg, loras: loras)
             Ops.geluTanhInPlace(&h)
-            Ops.gatedAddInPlace(&img, b.ff2(h), rowsPerItem: nImg, mod: m, gateChunk: 5)
+            Ops.gatedAddInPlace(&img, b.ff2(h, rowsPerItem: nImg, loras: loras), rowsPerItem: nImg, mod: m, gateChunk: 5)
 
-            Ops.gatedAddInPlace(&txt, a.addOut!(oTxt), rowsPerItem: nTxt, mod: mc, gateChunk: 2)
-            var hc = b.ffc1(Ops.layerNormModulate(txt, rowsPerItem: nTxt, mod: mc, shiftChunk: 3, scaleChunk: 4))
+            Ops.gatedAddInPlace(&txt, a.addOut!(oTxt, rowsPerItem: nTxt, loras: loras), rowsPerItem: nTxt, mod: mc, gateChunk: 2)
+            var hc = b.ffc1(Ops.layerNormModulate(txt, rowsPerItem: nTxt, mod: mc, shiftChunk: 3, scaleChunk: 4), rowsPerItem: nTxt, loras: loras)
             Ops.geluTanhInPlace(&hc)
-            Ops.gatedAddInPlace(&txt, b.ffc2(hc), rowsPerItem: nTxt, mod: mc, gateChunk: 5)
+            Ops.gatedAddInPlace(&txt, b.ffc2(hc, rowsPerItem: nTxt, loras: loras), rowsPerItem: nTxt, mod: mc, gateChunk: 5)
         }
 
         // Single-stream blocks work on [text; image] per item, items stacked: [B·(L+S), dim].
@@ -308,14 +314,14 @@ public final class FluxTransformer: FluxDenoiser {
         }
         let mlpWidth = singleBlocks.first?.projMLP.outFeatures ?? 0
         for b in singleBlocks {
-            let m = b.norm(temb)                                                   // shift, scale, gate: [B, 3·dim]
+            let m = b.norm(temb, rowsPerItem: 1, loras: loras)                                                   // shift, scale, gate: [B, 3·dim]
             let n = Ops.layerNormModulate(x, rowsPerItem: nAll, mod: m, shiftChunk: 0, scaleChunk: 1)
             let a = b.attn
-            var qa = a.q(n), ka = a.k(n)
-            let va = a.v(n)
+            var qa = a.q(n, rowsPerItem: nAll, loras: loras), ka = a.k(n, rowsPerItem: nAll, loras: loras)
+            let va = a.v(n, rowsPerItem: nAll, loras: loras)
             Ops.headRMSNormInPlace(&qa, headDim: hd, weight: a.normQ)
             Ops.headRMSNormInPlace(&ka, headDim: hd, weight: a.normK)
-            var mlp = b.projMLP(n)                                                 // [B·(L+S), mlp]
+            var mlp = b.projMLP(n, rowsPerItem: nAll, loras: loras)                                                 // [B·(L+S), mlp]
             Ops.geluTanhInPlace(&mlp)
             // proj_out input is [attention | mlp] per row.
             var cat = Tensor(zeros: [nb * nAll, width + mlpWidth])
@@ -337,14 +343,14 @@ public final class FluxTransformer: FluxDenoiser {
                     }
                 }
             }
-            Ops.gatedAddInPlace(&x, b.projOut(cat), rowsPerItem: nAll, mod: m, gateChunk: 2)
+            Ops.gatedAddInPlace(&x, b.projOut(cat, rowsPerItem: nAll, loras: loras), rowsPerItem: nAll, mod: m, gateChunk: 2)
         }
 
         // AdaLayerNormContinuous: chunk 0 is scale, chunk 1 is shift.
         var imgOut = Tensor(zeros: [nb * nImg, width])
         for i in 0..<nb { Ops.copyRows(x, i * nAll + nTxt, into: &imgOut, i * nImg, count: nImg) }
-        let mo = normOut(temb)
-        let y = projOut(Ops.layerNormModulate(imgOut, rowsPerItem: nImg, mod: mo, shiftChunk: 1, scaleChunk: 0))
+        let mo = normOut(temb, rowsPerItem: 1, loras: loras)
+        let y = projOut(Ops.layerNormModulate(imgOut, rowsPerItem: nImg, mod: mo, shiftChunk: 1, scaleChunk: 0), rowsPerItem: nImg, loras: loras)
         let c = y.lastDim
         return (0..<nb).map { Tensor(shape: [nImg, c], data: Array(y.data[(($0) * nImg * c)..<(($0 + 1) * nImg * c)])) }
     }

@@ -143,7 +143,7 @@ extension WeightSource {
     func linear(_ l: FluxWeightLayout.LinearKeys) throws -> Linear {
         // A required entry is never nil.
         guard let weight = try tensor(l.weight) else { throw EngineError("missing weight '\(l.weight.key)'") }
-        return Linear(weight: weight, bias: try tensor(l.bias))
+        return Linear(weight: weight, bias: try tensor(l.bias), name: String(l.weight.key.dropLast(".weight".count)))
     }
 
     /// Reads a required vector of the layout (an RMSNorm weight), shape-checked.

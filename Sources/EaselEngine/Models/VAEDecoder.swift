@@ -13,6 +13,10 @@ public struct AutoencoderKLConfig: Codable, Sendable {
     public var shiftFactor: Float?
     public var usePostQuantConv: Bool
     public var midBlockAddAttention: Bool
+    /// Encoder side (image-to-image, inpainting).
+    public var inChannels: Int = 3
+    public var downBlockTypes: [String] = []
+    public var useQuantConv: Bool = true
 
     enum CodingKeys: String, CodingKey {
         case latentChannels = "latent_channels"
@@ -26,6 +30,7 @@ public struct AutoencoderKLConfig: Codable, Sendable {
         case shiftFactor = "shift_factor"
         case usePostQuantConv = "use_post_quant_conv"
         case midBlockAddAttention = "mid_block_add_attention"
+        case inChannels = "in_channels", downBlockTypes = "down_block_types", useQuantConv = "use_quant_conv"
     }
 
     public init(latentChannels: Int, outChannels: Int = 3, blockOutChannels: [Int], layersPerBlock: Int,
@@ -38,6 +43,7 @@ public struct AutoencoderKLConfig: Codable, Sendable {
         self.upBlockTypes = upBlockTypes ?? Array(repeating: "UpDecoderBlock2D", count: blockOutChannels.count)
         self.scalingFactor = scalingFactor; self.shiftFactor = shiftFactor
         self.usePostQuantConv = usePostQuantConv; self.midBlockAddAttention = midBlockAddAttention
+        self.downBlockTypes = Array(repeating: "DownEncoderBlock2D", count: blockOutChannels.count)
     }
 
     /// Missing keys take diffusers' `AutoencoderKL.__init__` defaults.
@@ -54,6 +60,9 @@ public struct AutoencoderKLConfig: Codable, Sendable {
         shiftFactor = try c.decodeIfPresent(Float.self, forKey: .shiftFactor)
         usePostQuantConv = try c.decodeIfPresent(Bool.self, forKey: .usePostQuantConv) ?? true
         midBlockAddAttention = try c.decodeIfPresent(Bool.self, forKey: .midBlockAddAttention) ?? true
+        inChannels = try c.decodeIfPresent(Int.self, forKey: .inChannels) ?? 3
+        downBlockTypes = try c.decodeIfPresent([String].self, forKey: .downBlockTypes) ?? ["DownEncoderBlock2D"]
+        useQuantConv = try c.decodeIfPresent(Bool.self, forKey: .useQuantConv) ?? true
     }
 }
 
@@ -73,12 +82,14 @@ public final class VAEDecoder {
     struct Conv {
         let weight: Tensor, bias: Tensor?
         let padding: Int
-        init(_ w: WeightSource, _ name: String, in cin: Int, out cout: Int, kernel: Int) throws {
+        init(_ w: WeightSource, _ name: String, in cin: Int, out cout: Int, kernel: Int, padding: Int? = nil) throws {
             weight = try ComponentWeights.tensor(w, name + ".weight", shape: [cout, cin, kernel, kernel])
             bias = try ComponentWeights.tensor(w, name + ".bias", shape: [cout])
-            padding = kernel / 2
+            self.padding = padding ?? kernel / 2
         }
-        func callAsFunction(_ x: Tensor) -> Tensor { Ops.conv2d(x, weight: weight, bias: bias, padding: padding) }
+        func callAsFunction(_ x: Tensor, stride: Int = 1) -> Tensor {
+            Ops.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+        }
     }
 
     struct Norm {
@@ -196,36 +207,10 @@ public final class VAEDecoder {
         return convOut(x)
     }
 
-    func groupNorm(_ n: Norm, _ x: Tensor) -> Tensor {
-        Ops.groupNorm(x, groups: config.normNumGroups, weight: n.weight, bias: n.bias, eps: VAEDecoder.eps)
-    }
-
-    func resnet(_ r: Resnet, _ x: Tensor) -> Tensor {
-        var h = r.conv1(act(groupNorm(r.norm1, x)))
-        h = r.conv2(act(groupNorm(r.norm2, h)))
-        return Ops.add(r.shortcut.map { $0(x) } ?? x, h)
-    }
-
-    /// Single-head self-attention over the H·W positions, with residual (diffusers' Attention,
-    /// heads = channels / attention_head_dim = 1 in AutoencoderKL). Queries go in row chunks so the
-    /// score matrix stays bounded at large sizes; each row's softmax is independent, so this is exact.
+    var blocks: VAEBlocks { VAEBlocks(groups: config.normNumGroups, act: act) }
+    func groupNorm(_ n: Norm, _ x: Tensor) -> Tensor { blocks.groupNorm(n, x) }
+    func resnet(_ r: Resnet, _ x: Tensor) -> Tensor { blocks.resnet(r, x) }
     func attention(_ a: AttentionBlock, _ x: Tensor, scoreBudget: Int = 1 << 24) -> Tensor {
-        let c = x.shape[0], hw = x.count / c
-        let tokens = Ops.transpose(groupNorm(a.norm, x).reshaped([c, hw]))   // [HW, C]
-        let q = a.q(tokens), k = a.k(tokens), v = a.v(tokens)
-        let chunk = max(1, min(hw, scoreBudget / max(hw, 1)))
-        var attended: Tensor
-        if chunk >= hw {
-            attended = Ops.attention(q: q, k: k, v: v, heads: 1)
-        } else {
-            var data = [Float](); data.reserveCapacity(hw * c)
-            for start in stride(from: 0, to: hw, by: chunk) {
-                let part = Ops.attention(q: Ops.rows(q, start, min(chunk, hw - start)), k: k, v: v, heads: 1)
-                data.append(contentsOf: part.data)
-            }
-            attended = Tensor(shape: [hw, c], data: data)
-        }
-        attended = a.out(attended)
-        return Ops.add(x, Ops.transpose(attended).reshaped(x.shape))
+        blocks.attention(a, x, scoreBudget: scoreBudget)
     }
 }

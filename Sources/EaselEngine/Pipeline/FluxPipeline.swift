@@ -102,6 +102,14 @@ public struct GenerationRequest: Sendable {
     /// Initial noise, packed [B, S, C·4] exactly as FluxPipeline(latents=…) takes it; overrides the seed.
     public var latents: Tensor?
     public var maxSequenceLength: Int?
+    /// Image-to-image and inpainting: the source image [3, height, width] in [0, 1].
+    public var image: Tensor?
+    /// Inpainting: [1, height, width] in [0, 1]; ≥ 0.5 (white) is repainted, the rest kept from `image`.
+    public var mask: Tensor?
+    /// With `image`: the part of the schedule that runs (FluxImg2ImgPipeline's strength, in (0, 1]).
+    public var strength: Double = 0.6
+    /// LoRAs applied beside the base weights, for this request only.
+    public var lora: LoRAStack?
 
     public init(prompt: String, width: Int, height: Int, steps: Int, guidance: Double, seed: UInt64, numImages: Int = 1) {
         self.prompt = prompt; self.width = width; self.height = height; self.steps = steps
@@ -127,6 +135,10 @@ public final class FluxPipeline {
     public let tokenizer: Tokenizer
     public let tokenizer2: Tokenizer
     public let vae: VAEDecoder?
+    /// The VAE's encoder, for image-to-image and inpainting (nil: the folder has no encoder weights).
+    public let vaeEncoder: VAEEncoder?
+    /// Every Linear a LoRA file may target, with its shape.
+    public let loraTargets: LoRALoader.Targets
 
     /// Size step, defaults, guidance kind and text length, as `PipelineCapabilities(folder:)` reads them.
     public let capabilities: PipelineCapabilities
@@ -178,13 +190,31 @@ public final class FluxPipeline {
             if v.config.outChannels != 3 {
                 throw EngineError("VAE config: out_channels \(v.config.outChannels) is not 3 (an RGB image)")
             }
-            // The encoder half of the autoencoder is not used for text-to-image.
-            try Self.checkAllUsed(vw, component: "vae",
-                                  ignoring: { $0.hasPrefix("encoder.") || $0.hasPrefix("quant_conv.") })
+            // The encoder half, for image-to-image; a decoder-only export serves text-to-image alone.
+            if vw.has("encoder.conv_in.weight") {
+                vaeEncoder = try VAEEncoder(config: vaeConfig, weights: vw)
+                try Self.checkAllUsed(vw, component: "vae")
+            } else {
+                vaeEncoder = nil
+                try Self.checkAllUsed(vw, component: "vae", ignoring: { $0.hasPrefix("encoder.") || $0.hasPrefix("quant_conv.") })
+            }
             vae = v
         } else {
             vae = nil
+            vaeEncoder = nil
         }
+        var tt: [String: LoRALoader.Target] = [:]
+        for e in FluxWeightLayout(config: tcfg).entries where e.role == .linearWeight {
+            tt[String(e.key.dropLast(".weight".count))] = LoRALoader.Target(out: e.shape[0], inF: e.shape[1])
+        }
+        var te: [String: LoRALoader.Target] = [:]
+        let cd = clip.config.hiddenSize, cff = clip.config.intermediateSize
+        for i in 0..<clip.config.numHiddenLayers {
+            for m in ["q_proj", "k_proj", "v_proj", "out_proj"] { te["encoder.layers.\(i).self_attn.\(m)"] = .init(out: cd, inF: cd) }
+            te["encoder.layers.\(i).mlp.fc1"] = .init(out: cff, inF: cd)
+            te["encoder.layers.\(i).mlp.fc2"] = .init(out: cd, inF: cff)
+        }
+        loraTargets = .init(transformer: tt, textEncoder: te, mlpWidth: FluxWeightLayout.mlpRatio * tcfg.innerDim, dim: tcfg.innerDim)
     }
 
     /// FluxPipeline's defaults (1024x1024 for FLUX.1, 28 steps, guidance 3.5), overridden by `easel.json`.
@@ -228,9 +258,9 @@ public final class FluxPipeline {
     }
 
     /// Text conditioning as FluxPipeline.encode_prompt: CLIP pooled output + T5 sequence, txt_ids all zero.
-    public func encodePrompt(_ prompt: String, maxSequenceLength: Int) -> (sequence: Tensor, pooled: Tensor) {
+    public func encodePrompt(_ prompt: String, maxSequenceLength: Int, lora: LoRAStack? = nil) -> (sequence: Tensor, pooled: Tensor) {
         let clipIds = tokenizer.encodeForPipeline(prompt, maxLength: tokenizer.modelMaxLength ?? 77)
-        let pooled = clip.encode(ids: clipIds).pooled
+        let pooled = clip.encode(ids: clipIds, lora: lora).pooled
         let t5Ids = tokenizer2.encodeForPipeline(prompt, maxLength: maxSequenceLength)
         return (t5.encode(ids: t5Ids), pooled)
     }
@@ -249,6 +279,19 @@ public final class FluxPipeline {
             try Self.checkTokens(tokenizer2.encodeForPipeline(p, maxLength: maxSeq), rows: t5.config.vocabSize,
                                  "tokenizer_2", "text_encoder_2 (T5)")
         }
+        if let img = r.image {
+            if img.shape != [3, r.height, r.width] {
+                throw EngineError("image must be [3, \(r.height), \(r.width)] (the requested size), got \(img.shape)")
+            }
+            if vae != nil && vaeEncoder == nil {
+                throw EngineError("this model's VAE has no encoder weights, so it cannot take an image")
+            }
+            if !(r.strength > 0 && r.strength <= 1) { throw EngineError("strength must be in (0, 1], got \(r.strength)") }
+        }
+        if let m = r.mask {
+            if r.image == nil { throw EngineError("a mask needs an image") }
+            if m.shape != [1, r.height, r.width] { throw EngineError("mask must be [1, \(r.height), \(r.width)], got \(m.shape)") }
+        }
         if let l = r.latents {
             let s = (r.height / sizeStep) * (r.width / sizeStep)
             if l.shape != [r.numImages, s, transformer.config.inChannels] {
@@ -266,7 +309,43 @@ public final class FluxPipeline {
 
     /// Whether requests can share denoising steps: same size, steps and text length.
     public func batchKey(_ r: GenerationRequest) -> String {
-        capabilities.batchKey(width: r.width, height: r.height, steps: r.steps, maxSequenceLength: r.maxSequenceLength)
+        capabilities.batchKey(width: r.width, height: r.height, steps: r.steps, maxSequenceLength: r.maxSequenceLength,
+                              firstStep: r.image == nil ? 0 : Self.firstStep(steps: r.steps, strength: r.strength))
+    }
+
+    /// FluxImg2ImgPipeline.get_timesteps: the schedule of `steps` is entered at this index, so that
+    /// steps × strength of it run (at least one).
+    public static func firstStep(steps: Int, strength: Double) -> Int {
+        let initTimestep = min(Double(steps) * strength, Double(steps))
+        return Int(max(Double(steps) - initTimestep, 0))
+    }
+
+    /// An image [3, H, W] in [0, 1] as packed latents [S, C·4]: the VAE encoder's mean, shifted and scaled as
+    /// FluxImg2ImgPipeline does, or for pixel-space models the image itself in [-1, 1], pixel-unshuffled.
+    public func imageLatents(_ image: Tensor) -> Tensor {
+        let x = Ops.map(image) { $0 * 2 - 1 }
+        if let vaeEncoder, let vae {
+            let shift = vae.shiftFactor, scale = vae.scalingFactor
+            return LatentPacking.pack(Ops.map(vaeEncoder.encode(x)) { ($0 - shift) * scale })
+        }
+        return LatentPacking.pack(LatentPacking.pixelUnshuffle(x, latentScale))
+    }
+
+    /// A mask [1, H, W] as FluxInpaintPipeline uses it: binarized at 0.5, resized to the latent grid by nearest
+    /// neighbour (torch's interpolate: source index ⌊i·in/out⌋), repeated over the channels and packed.
+    public func maskLatents(_ mask: Tensor, height: Int, width: Int) -> Tensor {
+        let lh = height / latentScale, lw = width / latentScale
+        let c = transformer.config.inChannels / 4
+        var small = [Float](repeating: 0, count: c * lh * lw)
+        for y in 0..<lh {
+            let sy = min(Int(Float(y) * (Float(height) / Float(lh))), height - 1)
+            for x in 0..<lw {
+                let sx = min(Int(Float(x) * (Float(width) / Float(lw))), width - 1)
+                let v: Float = mask.data[sy * width + sx] >= 0.5 ? 1 : 0
+                for ch in 0..<c { small[(ch * lh + y) * lw + x] = v }
+            }
+        }
+        return LatentPacking.pack(Tensor(shape: [c, lh, lw], data: small))
     }
 
     /// Most transformer items (images, ×2 with true CFG) run in one forward pass; larger batches are split.
@@ -291,21 +370,35 @@ public final class FluxPipeline {
         let seqLen = (lh / 2) * (lw / 2)
         let channels = transformer.config.inChannels
         let maxSeq = r0.maxSequenceLength ?? easel.maxSequenceLength
-        let (sigmas, timesteps, _) = scheduler.schedule(steps: r0.steps, imageSeqLen: seqLen)
+        let (fullSigmas, fullTimesteps, _) = scheduler.schedule(steps: r0.steps, imageSeqLen: seqLen)
+        // Image-to-image enters the schedule late (the batch key makes the entry point shared).
+        let start = r0.image == nil ? 0 : Self.firstStep(steps: r0.steps, strength: r0.strength)
+        let sigmas = Array(fullSigmas[start...]), timesteps = Array(fullTimesteps[start...])
         let imgIds = LatentPacking.imageIds(latentHeight: lh, latentWidth: lw)
 
         // One entry per image: its request, latents and text conditioning (plus the unconditional one for true CFG).
-        struct Slot { let req: Int; var x: Tensor; let cond: (sequence: Tensor, pooled: Tensor); let uncond: (sequence: Tensor, pooled: Tensor)? }
+        struct Slot {
+            let req: Int; var x: Tensor; let cond: (sequence: Tensor, pooled: Tensor); let uncond: (sequence: Tensor, pooled: Tensor)?
+            /// Inpainting: the image latents, the noise and the packed mask (1 = repaint).
+            var inpaint: (image: Tensor, noise: Tensor, mask: Tensor)? = nil
+        }
         var slots: [Slot] = []
         var uncondCache: [String: (sequence: Tensor, pooled: Tensor)] = [:]
         for i in live {
             let r = reqs[i]
-            let cond = encodePrompt(r.prompt, maxSequenceLength: maxSeq)
+            let lora = r.lora.flatMap { $0.isEmpty ? nil : $0 }
+            let cond = encodePrompt(r.prompt, maxSequenceLength: maxSeq, lora: lora)
             var uncond: (sequence: Tensor, pooled: Tensor)? = nil
             if usesTrueCFG && r.guidance > 1 {
-                if uncondCache[r.negativePrompt] == nil { uncondCache[r.negativePrompt] = encodePrompt(r.negativePrompt, maxSequenceLength: maxSeq) }
-                uncond = uncondCache[r.negativePrompt]
+                if lora != nil {
+                    uncond = encodePrompt(r.negativePrompt, maxSequenceLength: maxSeq, lora: lora)
+                } else {
+                    if uncondCache[r.negativePrompt] == nil { uncondCache[r.negativePrompt] = encodePrompt(r.negativePrompt, maxSequenceLength: maxSeq) }
+                    uncond = uncondCache[r.negativePrompt]
+                }
             }
+            let image = r.image.map(imageLatents)
+            let mask = r.mask.map { maskLatents($0, height: r.height, width: r.width) }
             for b in 0..<r.numImages {
                 let x: Tensor
                 if let l = r.latents {
@@ -313,7 +406,19 @@ public final class FluxPipeline {
                 } else {
                     x = GaussianNoise.tensor(shape: [seqLen, channels], seed: r.seed &+ UInt64(b))
                 }
-                slots.append(Slot(req: i, x: x, cond: cond, uncond: uncond))
+                if let image {
+                    // FlowMatchEulerDiscreteScheduler.scale_noise at the entry sigma: σ·noise + (1 − σ)·image.
+                    let s0 = sigmas[0]
+                    var mixed = x
+                    mixed.data.withUnsafeMutableBufferPointer { m in image.data.withUnsafeBufferPointer { im in
+                        for j in 0..<m.count { m[j] = s0 * m[j] + (1 - s0) * im[j] }
+                    }}
+                    var slot = Slot(req: i, x: mixed, cond: cond, uncond: uncond)
+                    if let mask { slot.inpaint = (image, x, mask) }
+                    slots.append(slot)
+                } else {
+                    slots.append(Slot(req: i, x: x, cond: cond, uncond: uncond))
+                }
             }
         }
         let txtIds = Tensor(zeros: [slots[0].cond.sequence.rows, 3])
@@ -325,14 +430,17 @@ public final class FluxPipeline {
             var owners: [(slot: Int, uncond: Bool)] = []
             for (si, s) in slots.enumerated() where !canceled.contains(s.req) {
                 let g: Float? = transformer.config.guidanceEmbeds ? Float(reqs[s.req].guidance) : nil
-                inputs.append(FluxTransformerInput(hiddenStates: s.x, encoderHiddenStates: s.cond.sequence,
-                                                   pooledProjections: s.cond.pooled, timestep: t / 1000, guidance: g,
-                                                   imgIds: imgIds, txtIds: txtIds))
+                let lora = reqs[s.req].lora.flatMap { $0.isEmpty ? nil : $0 }
+                var input = FluxTransformerInput(hiddenStates: s.x, encoderHiddenStates: s.cond.sequence,
+                                                 pooledProjections: s.cond.pooled, timestep: t / 1000, guidance: g,
+                                                 imgIds: imgIds, txtIds: txtIds)
+                input.lora = lora
+                inputs.append(input)
                 owners.append((si, false))
                 if let u = s.uncond {
-                    inputs.append(FluxTransformerInput(hiddenStates: s.x, encoderHiddenStates: u.sequence,
-                                                       pooledProjections: u.pooled, timestep: t / 1000, guidance: g,
-                                                       imgIds: imgIds, txtIds: txtIds))
+                    input.encoderHiddenStates = u.sequence
+                    input.pooledProjections = u.pooled
+                    inputs.append(input)
                     owners.append((si, true))
                 }
             }
@@ -364,11 +472,26 @@ public final class FluxPipeline {
                     }}
                 }
                 FlowMatchEulerScheduler.step(&slots[si].x, velocity: vel, sigma: sigmas[step], sigmaNext: sigmas[step + 1])
+                if let p = slots[si].inpaint {
+                    // FluxInpaintPipeline: the kept region is the image noised to the next sigma (the image itself
+                    // after the last step), blended by the mask.
+                    let sn = step + 1 < timesteps.count ? sigmas[step + 1] : 0
+                    slots[si].x.data.withUnsafeMutableBufferPointer { xs in
+                        p.image.data.withUnsafeBufferPointer { im in p.noise.data.withUnsafeBufferPointer { nz in
+                            p.mask.data.withUnsafeBufferPointer { mk in
+                                for j in 0..<xs.count {
+                                    let known = sn * nz[j] + (1 - sn) * im[j]
+                                    xs[j] = (1 - mk[j]) * known + mk[j] * xs[j]
+                                }
+                            }
+                        }}
+                    }
+                }
             }
             if let progress {
                 for i in live where !canceled.contains(i) {
                     let n = reqs[i].numImages
-                    if !progress(i, (step + 1) * n, reqs[i].steps * n) { canceled.insert(i) }
+                    if !progress(i, (step + 1) * n, timesteps.count * n) { canceled.insert(i) }
                 }
             }
             if canceled.count == live.count { break }

@@ -93,7 +93,8 @@ public struct PipelineCapabilities: Sendable, Equatable {
     }
 
     /// Requests with equal keys can share denoising steps: same size, steps and text length.
-    public func batchKey(width: Int, height: Int, steps: Int, maxSequenceLength: Int? = nil) -> String {
-        "\(width)x\(height)/\(steps)/\(maxSequenceLength ?? self.maxSequenceLength)"
+    /// `firstStep`: where an image-to-image request enters the schedule (FluxPipeline.firstStep); 0 for text-to-image.
+    public func batchKey(width: Int, height: Int, steps: Int, maxSequenceLength: Int? = nil, firstStep: Int = 0) -> String {
+        "\(width)x\(height)/\(steps)/\(maxSequenceLength ?? self.maxSequenceLength)" + (firstStep > 0 ? "/from\(firstStep)" : "")
     }
 }
