@@ -47,7 +47,8 @@ let package = Package(
         // The daemon: routes, configuration, model registry, the engine executor, metrics, OpenAPI.
         .target(
             name: "EaselAPI",
-            dependencies: ["EaselJSON", "EaselHTTP", "EaselJobs", "EaselEngine", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["EaselJSON", "EaselHTTP", "EaselJobs", "EaselEngine", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(name: "EaselAPITests", dependencies: ["EaselAPI", "EaselJSON", "EaselHTTP", "EaselTestSupport", "EaselJobs", "EaselEngine",
                                                           .product(name: "Crypto", package: "swift-crypto")]),

@@ -29,6 +29,8 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
         self.logger = logger
         auth = APIKeyAuthenticator(keys: options.apiKeys)
         validator = GenerateRequestValidator(catalog: registry, allowPrivateNetworks: options.allowPrivateNetworks)
+        validator.inputs = options.inputs
+        validator.loras = options.loras
         jobsToken = nil
         jobsToken = observeJobs()
     }

@@ -13,6 +13,9 @@ public struct APIOptions: Sendable {
     public var maxWaitSeconds = 60
     /// Seconds suggested in `Retry-After` when the queue is full.
     public var queueFullRetryAfter = 5
+    /// Where request images are kept (nil: image inputs refused) and the LoRA folder (nil: LoRAs refused).
+    public var inputs: InputStore?
+    public var loras: LoRALibrary?
 
     public init() {}
 
@@ -21,5 +24,7 @@ public struct APIOptions: Sendable {
         maxBodyBytes = config.maxBodyBytes
         imageURLBase = config.imageURLBase
         allowPrivateNetworks = config.allowPrivateNetworks
+        inputs = InputStore(dataDir: config.dataDir)
+        loras = config.loraDir.map { LoRALibrary(directory: $0, cacheBytes: config.loraCacheMB << 20) }
     }
 }

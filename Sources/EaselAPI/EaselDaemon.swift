@@ -43,12 +43,14 @@ public final class EaselDaemon: @unchecked Sendable {
             for id in recovery.canceled { logger.info("job canceled after restart", metadata: ["job_id": "\(id)"]) }
         }
         let registry = registry ?? ModelRegistry(configs: config.models, logger: logger)
+        let loras = config.loraDir.map { LoRALibrary(directory: $0, cacheBytes: config.loraCacheMB << 20) }
         self.registry = registry
         let metrics = self.metrics
         scheduler = Scheduler(store: store, lanes: registry.entries.map { entry in
             ModelLaneConfig(model: entry.id, maxBatchSize: entry.config.maxBatchSize,
                             maxQueueDelay: Double(entry.config.maxQueueDelayMs) / 1000,
-                            executor: EngineExecutor(model: entry, metrics: metrics, logger: logger))
+                            executor: EngineExecutor(model: entry, metrics: metrics, logger: logger,
+                                                     inputs: InputStore(dataDir: config.dataDir), loras: loras))
         })
         (webhookSecret, webhookSecretCreated) = try WebhookSecret.loadOrCreate(dataDir: config.dataDir,
                                                                                configured: config.webhookSecret)
@@ -69,6 +71,7 @@ public final class EaselDaemon: @unchecked Sendable {
         webhookSender = try WebhookSender(store: store, options: hookOptions)
         pruner = Pruner(store: store)
         var apiOptions = APIOptions(config: config)
+        apiOptions.loras = loras   // one cache: the validator checks names, the executor loads
         tune(&apiOptions)
         api = APIHandler(store: store, scheduler: scheduler, registry: registry, metrics: metrics,
                          options: apiOptions, logger: logger)

@@ -10,11 +10,34 @@ public final class EngineExecutor: BatchExecutor, Sendable {
     let model: ModelEntry
     let metrics: Metrics
     let logger: Logger
+    let inputs: InputStore?
+    let loras: LoRALibrary?
 
-    public init(model: ModelEntry, metrics: Metrics, logger: Logger) {
+    public init(model: ModelEntry, metrics: Metrics, logger: Logger, inputs: InputStore? = nil, loras: LoRALibrary? = nil) {
         self.model = model
         self.metrics = metrics
         self.logger = logger
+        self.inputs = inputs
+        self.loras = loras
+    }
+
+    /// The stored spec as the engine runs it: images read back from the input store, LoRAs from the library's cache.
+    func request(_ spec: GenerationSpec, pipeline: FluxPipeline) throws -> GenerationRequest {
+        var r = spec.engineRequest
+        if let id = spec.image {
+            guard let inputs else { throw JobError(code: "invalid_input", message: "no input store for the request image") }
+            r.image = try ImageInput.image(png: try inputs.get(id))
+            if let m = spec.mask { r.mask = try ImageInput.mask(png: try inputs.get(m)) }
+        }
+        if let refs = spec.loras, !refs.isEmpty {
+            guard let loras else { throw JobError(code: "invalid_lora", message: "no LoRA folder configured") }
+            do {
+                r.lora = LoRAStack(try refs.map {
+                    LoRAStack.Entry(adapter: try loras.adapter(name: $0.path, model: model.id, pipeline: pipeline), scale: Float($0.scale))
+                })
+            } catch let e as EngineError { throw JobError(code: "invalid_lora", message: e.message) }
+        }
+        return r
     }
 
     public func run(batch: [JobRecord], progress: @escaping @Sendable (String, Int, Int) -> Bool)
@@ -33,10 +56,17 @@ public final class EngineExecutor: BatchExecutor, Sendable {
         // Jobs whose stored input cannot be read fail alone; the rest run together.
         var runnable: [(job: JobRecord, request: GenerationRequest)] = []
         for job in batch {
-            do {
-                runnable.append((job, try GenerateRequestValidator.spec(fromInput: job.input).engineRequest))
-            } catch {
+            let spec: GenerationSpec
+            do { spec = try GenerateRequestValidator.spec(fromInput: job.input) } catch {
                 results[job.id] = .failure(JobError(code: JobError.internalError, message: "stored job input: \(error)"))
+                continue
+            }
+            do {
+                runnable.append((job, try request(spec, pipeline: pipeline)))
+            } catch let e as JobError {
+                results[job.id] = .failure(e)
+            } catch {
+                results[job.id] = .failure(JobError(code: "invalid_input", message: "\(error)"))
             }
         }
         guard !runnable.isEmpty else { return results }

@@ -8,12 +8,17 @@ import Foundation
 public struct GenerateRequestValidator {
     public static let fields: [String] = [
         "model", "prompt", "negative_prompt", "width", "height", "steps", "guidance", "seed", "num_images", "image",
-        "strength", "loras", "output_format", "webhook_url", "priority", "timeout_s", "metadata",
+        "mask", "strength", "loras", "output_format", "webhook_url", "priority", "timeout_s", "metadata",
     ]
     static let fieldSet = Set(fields)
 
     public var catalog: any ModelCatalog
     public var allowPrivateNetworks: Bool
+    /// Where request images go (nil: `image` refused) and the LoRA folder (nil: `loras` refused).
+    public var inputs: InputStore?
+    public var loras: LoRALibrary?
+    /// Most LoRAs one request may stack.
+    public static let maxLoRAs = 8
     /// Picks the seed when the request has none: below 2^53, so JavaScript clients can send it back exactly.
     public var randomSeed: () -> UInt64 = { UInt64.random(in: 0..<(1 << 53)) }
 
@@ -50,16 +55,67 @@ public struct GenerateRequestValidator {
             throw APIError.invalid("prompt", "prompt must be 1 to 4000 characters")
         }
 
-        // Unsupported inputs are refused before the model is needed.
-        if value("image") != nil {
-            throw APIError.invalid("image", "image-to-image input is not supported by this model")
+        // Image-to-image and inpainting: PNG data URIs, decoded here so that a bad image is this request's 400.
+        var imagePNG: Data?, imageSize: (width: Int, height: Int)?
+        if let v = value("image") {
+            guard let s = v.stringValue else { throw APIError.invalid("image", "image must be a string (a data:image/png;base64,… URI)") }
+            guard inputs != nil else { throw APIError.invalid("image", "this server does not take image inputs") }
+            let png = try InputStore.decodeDataURI(s, field: "image")
+            let t: Tensor
+            do { t = try ImageInput.image(png: png, maxPixels: limits.maxWidth * limits.maxHeight) } catch {
+                throw APIError.invalid("image", "image is not a readable PNG within \(limits.maxWidth)x\(limits.maxHeight) pixels: \(error)")
+            }
+            imagePNG = png
+            imageSize = (t.shape[2], t.shape[1])
         }
-        if value("strength") != nil {
-            throw APIError.invalid("strength", "strength is not supported by this model (it applies only with image)")
+        var maskPNG: Data?
+        if let v = value("mask") {
+            guard let size = imageSize else { throw APIError.invalid("mask", "mask needs an image") }
+            guard let s = v.stringValue else { throw APIError.invalid("mask", "mask must be a string (a data:image/png;base64,… URI)") }
+            let png = try InputStore.decodeDataURI(s, field: "mask")
+            let t: Tensor
+            do { t = try ImageInput.mask(png: png, maxPixels: limits.maxWidth * limits.maxHeight) } catch {
+                throw APIError.invalid("mask", "mask is not a readable PNG: \(error)")
+            }
+            guard t.shape[2] == size.width, t.shape[1] == size.height else {
+                throw APIError.invalid("mask", "mask is \(t.shape[2])x\(t.shape[1]) but image is \(size.width)x\(size.height); they must match")
+            }
+            maskPNG = png
         }
-        if let loras = value("loras") {
-            guard case .array(let items) = loras else { throw APIError.invalid("loras", "loras must be an array") }
-            if !items.isEmpty { throw APIError.invalid("loras", "LoRAs are not supported by this model") }
+        var strength: Double?
+        if let v = value("strength") {
+            guard imageSize != nil else { throw APIError.invalid("strength", "strength applies only with image") }
+            guard let x = v.doubleValue, x.isFinite, x > 0, x <= 1 else {
+                throw APIError.invalid("strength", "strength must be a number greater than 0 and at most 1")
+            }
+            strength = x
+        } else if imageSize != nil {
+            strength = 0.6
+        }
+        var loraRefs: [GenerationSpec.LoRARef]?
+        if let v = value("loras") {
+            guard case .array(let items) = v else { throw APIError.invalid("loras", "loras must be an array") }
+            guard items.count <= Self.maxLoRAs else { throw APIError.invalid("loras", "at most \(Self.maxLoRAs) LoRAs per request") }
+            var refs: [GenerationSpec.LoRARef] = []
+            for (i, item) in items.enumerated() {
+                let field = "loras[\(i)]"
+                guard case .object(let members) = item else { throw APIError.invalid(field, "\(field) must be an object {\"path\": …, \"scale\": …}") }
+                if let bad = members.first(where: { !["path", "scale"].contains($0.0) }) {
+                    throw APIError.invalid("\(field).\(bad.0)", "unknown field \"\(bad.0)\" in \(field)")
+                }
+                guard let path = item["path"]?.stringValue else { throw APIError.invalid("\(field).path", "\(field).path must be a string") }
+                var scale = 1.0
+                if let sv = item.present("scale") {
+                    guard let x = sv.doubleValue, x.isFinite, abs(x) <= 10 else {
+                        throw APIError.invalid("\(field).scale", "\(field).scale must be a number from -10 to 10")
+                    }
+                    scale = x
+                }
+                guard let loras else { throw APIError.invalid("loras", "this server has no LoRA folder configured (loras.dir)") }
+                try loras.check(name: path, field: "\(field).path")
+                refs.append(.init(path: path, scale: scale))
+            }
+            if !refs.isEmpty { loraRefs = refs }
         }
 
         var outputFormat = "png"
@@ -132,8 +188,14 @@ public struct GenerateRequestValidator {
             guard n % step == 0 else { throw APIError.invalid(name, "\(name) must be a multiple of \(step)") }
             return n
         }
-        let width = try size("width", defaults.width, max: limits.maxWidth)
-        let height = try size("height", defaults.height, max: limits.maxHeight)
+        let width = try size("width", imageSize?.width ?? defaults.width, max: limits.maxWidth)
+        let height = try size("height", imageSize?.height ?? defaults.height, max: limits.maxHeight)
+        if let imageSize, imageSize.width != width || imageSize.height != height {
+            throw APIError.invalid("image", "image is \(imageSize.width)x\(imageSize.height) but the request asks for \(width)x\(height); omit width and height or send an image of that size")
+        }
+        if let imageSize, imageSize.width % step != 0 || imageSize.height % step != 0 {
+            throw APIError.invalid("image", "image is \(imageSize.width)x\(imageSize.height); its sides must be multiples of \(step) for model \(model.id)")
+        }
         var steps = defaults.steps
         if let v = value("steps") {
             guard let n = v.intValue, (1...limits.maxSteps).contains(n) else {
@@ -170,6 +232,14 @@ public struct GenerateRequestValidator {
         spec.priority = priority
         spec.timeoutS = timeout
         spec.webhookURL = webhookURL
+        spec.strength = strength
+        spec.loras = loraRefs
+        if let store = inputs {
+            do {
+                spec.image = try imagePNG.map(store.put)
+                spec.mask = try maskPNG.map(store.put)
+            } catch { throw APIError.internalError("storing the request image: \(error)") }
+        }
         let input: JSONValue
         do { input = try JSONValueEncoder().encode(spec) } catch { throw APIError.internalError("\(error)") }
         let job = NewJob(model: model.id, batchKey: model.batchKey(spec), priority: priority,

@@ -19,11 +19,23 @@ public struct GenerationSpec: Codable, Sendable, Equatable {
     public var priority: JobPriority = .normal
     public var timeoutS: Double?
     public var webhookURL: String?
+    /// Image-to-image / inpainting: InputStore ids ("sha256:…") of the image and the mask, and the strength.
+    public var image: String?
+    public var mask: String?
+    public var strength: Double?
+    public var loras: [LoRARef]?
+
+    /// One entry of `loras`: a file in the server's LoRA folder and its scale.
+    public struct LoRARef: Codable, Sendable, Equatable {
+        public var path: String
+        public var scale: Double
+        public init(path: String, scale: Double) { self.path = path; self.scale = scale }
+    }
 
     enum CodingKeys: String, CodingKey {
         case model, prompt, negativePrompt = "negative_prompt", width, height, steps, guidance, seed
         case numImages = "num_images", outputFormat = "output_format", priority, timeoutS = "timeout_s"
-        case webhookURL = "webhook_url"
+        case webhookURL = "webhook_url", image, mask, strength, loras
     }
 
     public init(model: String, prompt: String, width: Int, height: Int, steps: Int, guidance: Double, seed: UInt64) {
@@ -41,6 +53,7 @@ public struct GenerationSpec: Codable, Sendable, Equatable {
         var r = GenerationRequest(prompt: prompt, width: width, height: height, steps: steps, guidance: guidance,
                                   seed: seed, numImages: numImages)
         r.negativePrompt = negativePrompt
+        if let strength { r.strength = strength }
         return r
     }
 }

@@ -36,7 +36,9 @@ public struct ModelCapabilities: Sendable, Equatable {
 
     /// Jobs with equal keys may share denoising steps (the engine's rule: same size, steps and text length).
     public func batchKey(_ spec: GenerationSpec) -> String {
-        "\(id)/\(spec.width)x\(spec.height)/\(spec.steps)/\(maxSequenceLength)"
+        // Image-to-image enters the schedule at a step set by strength: only equal entry points share steps.
+        let first = spec.image == nil ? 0 : FluxPipeline.firstStep(steps: spec.steps, strength: spec.strength ?? 0.6)
+        return "\(id)/\(spec.width)x\(spec.height)/\(spec.steps)/\(maxSequenceLength)" + (first > 0 ? "/from\(first)" : "")
     }
 }
 

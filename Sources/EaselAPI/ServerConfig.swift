@@ -23,6 +23,9 @@ public struct ServerConfig: Sendable {
     public var webhookTimeoutSeconds: Double = 15
     public var allowPrivateNetworks = false
     public var models: [ModelConfig] = []
+    /// `loras.dir`: the folder requests pick LoRA files from (nil: LoRAs refused); `loras.cache_mb`: parsed LoRAs kept.
+    public var loraDir: URL?
+    public var loraCacheMB = 512
 
     public init(dataDir: URL, models: [ModelConfig] = []) {
         self.dataDir = dataDir
@@ -63,7 +66,7 @@ public struct ServerConfig: Sendable {
     public static func parse(_ json: JSONValue, baseDirectory: URL, environment: [String: String] = [:],
                              overrides: Overrides = Overrides(), source: String = "config") throws -> ServerConfig {
         let reader = ConfigReader(source: source, base: baseDirectory)
-        let root = try reader.object(json, "", allowed: ["server", "auth", "queue", "webhooks", "models"])
+        let root = try reader.object(json, "", allowed: ["server", "auth", "queue", "webhooks", "loras", "models"])
         var c = ServerConfig(dataDir: reader.resolve("data"))
 
         if let server = try root["server"].map({ try reader.object($0, "server", allowed: [
@@ -109,6 +112,10 @@ public struct ServerConfig: Sendable {
             if let v = hooks["allow_private_networks"] {
                 c.allowPrivateNetworks = try reader.bool(v, "webhooks.allow_private_networks")
             }
+        }
+        if let loras = try root["loras"].map({ try reader.object($0, "loras", allowed: ["dir", "cache_mb"]) }) {
+            if let v = loras["dir"], v != .null { c.loraDir = reader.resolve(try reader.string(v, "loras.dir")) }
+            if let v = loras["cache_mb"] { c.loraCacheMB = try reader.int(v, "loras.cache_mb", 1...(1 << 20)) }
         }
         guard let models = root["models"], case .array(let list) = models, !list.isEmpty else {
             throw Error("\(source): \"models\" must be a non-empty array")

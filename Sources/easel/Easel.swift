@@ -50,6 +50,12 @@ struct Generate: ParsableCommand {
     @Option(help: "T5 sequence length (default: the model's, 512 for FLUX.1).") var maxSequenceLength: Int?
     @Option(help: "Initial noise: a safetensors file with one f32 tensor 'latents', packed [batch, sequence, channels*4], as diffusers' FluxPipeline(latents=…).")
     var latents: String?
+    @Option(help: "Image-to-image: a PNG of the output size to start from. With it, --latents is the noise mixed into the image's latents.")
+    var image: String?
+    @Option(help: "Inpainting: a PNG mask of the image's size; white (≥ 50 %) is repainted, black kept.") var mask: String?
+    @Option(help: "With --image: the part of the schedule that runs, in (0, 1] (default 0.6, as diffusers).") var strength: Double = 0.6
+    @Option(help: "A LoRA safetensors file (diffusers/PEFT or kohya FLUX keys), optionally with its scale: FILE[:SCALE] (default 1). Repeat to stack.")
+    var lora: [String] = []
     @Option(help: "Output PNG path; with several images, NAME-0.png, NAME-1.png, …") var out: String
     @Option(help: "Also write the images before 8-bit rounding, as one f32 tensor 'images' [batch, 3, H, W], to this safetensors file (for parity checks).")
     var dumpRaw: String?
@@ -68,6 +74,24 @@ struct Generate: ParsableCommand {
         if let latents {
             let f = try SafeTensorsFile(url: URL(fileURLWithPath: latents))
             req.latents = try f.tensor("latents")
+        }
+        if let image {
+            let t = try ImageInput.image(png: try Data(contentsOf: URL(fileURLWithPath: image)))
+            req.image = t
+            // The output takes the image's size unless given.
+            if width == nil { req.width = t.shape[2] }
+            if height == nil { req.height = t.shape[1] }
+            req.strength = strength
+        }
+        if let mask { req.mask = try ImageInput.mask(png: try Data(contentsOf: URL(fileURLWithPath: mask))) }
+        if !lora.isEmpty {
+            req.lora = LoRAStack(try lora.map { spec in
+                var path = spec, scale: Float = 1
+                if let colon = spec.lastIndex(of: ":"), let s = Float(spec[spec.index(after: colon)...]) {
+                    path = String(spec[..<colon]); scale = s
+                }
+                return LoRAStack.Entry(adapter: try LoRALoader.load(url: URL(fileURLWithPath: path), targets: pipe.loraTargets), scale: scale)
+            })
         }
         var images: [Tensor] = []
         var best = Double.infinity

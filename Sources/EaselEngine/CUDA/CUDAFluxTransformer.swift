@@ -205,6 +205,10 @@ public final class CUDAFluxTransformer: FluxDenoiser {
     // MARK: forward
 
     public func forward(_ inputs: [FluxTransformerInput]) throws -> [Tensor] {
+        // The grouped low-rank GEMM for per-item LoRAs is not written for this backend yet: say so, never ignore them.
+        if inputs.contains(where: { !($0.lora?.isEmpty ?? true) }) {
+            throw EngineError("LoRAs are not supported on the cuda backend yet; serve this model with backend \"cpu\" to use them")
+        }
         device.lock.lock()
         defer { device.lock.unlock() }
         let nb = inputs.count
