@@ -15,6 +15,6 @@ extension APIHandler {
     /// Starts streaming a job's events into `sink` (the route's body; tests call it with their own sink).
     public func openEventStream(jobID: String, sink: EventSink) {
         JobEventStream(store: store, jobID: jobID, sink: sink, imageURLBase: options.imageURLBase,
-                       keepalive: options.keepaliveInterval, shutdown: shutdown).start()
+                       keepalive: options.keepaliveInterval, shutdown: shutdown, previews: options.previews).start()
     }
 }

@@ -16,6 +16,8 @@ public struct APIOptions: Sendable {
     /// Where request images are kept (nil: image inputs refused) and the LoRA folder (nil: LoRAs refused).
     public var inputs: InputStore?
     public var loras: LoRALibrary?
+    /// Latest previews of running jobs, shared with the executors.
+    public var previews = PreviewHub()
 
     public init() {}
 

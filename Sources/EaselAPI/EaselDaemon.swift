@@ -44,13 +44,15 @@ public final class EaselDaemon: @unchecked Sendable {
         }
         let registry = registry ?? ModelRegistry(configs: config.models, logger: logger)
         let loras = config.loraDir.map { LoRALibrary(directory: $0, cacheBytes: config.loraCacheMB << 20) }
+        let previews = PreviewHub()
         self.registry = registry
         let metrics = self.metrics
         scheduler = Scheduler(store: store, lanes: registry.entries.map { entry in
             ModelLaneConfig(model: entry.id, maxBatchSize: entry.config.maxBatchSize,
                             maxQueueDelay: Double(entry.config.maxQueueDelayMs) / 1000,
                             executor: EngineExecutor(model: entry, metrics: metrics, logger: logger,
-                                                     inputs: InputStore(dataDir: config.dataDir), loras: loras))
+                                                     inputs: InputStore(dataDir: config.dataDir), loras: loras,
+                                                     previews: previews))
         })
         (webhookSecret, webhookSecretCreated) = try WebhookSecret.loadOrCreate(dataDir: config.dataDir,
                                                                                configured: config.webhookSecret)
@@ -72,6 +74,7 @@ public final class EaselDaemon: @unchecked Sendable {
         pruner = Pruner(store: store)
         var apiOptions = APIOptions(config: config)
         apiOptions.loras = loras   // one cache: the validator checks names, the executor loads
+        apiOptions.previews = previews
         tune(&apiOptions)
         api = APIHandler(store: store, scheduler: scheduler, registry: registry, metrics: metrics,
                          options: apiOptions, logger: logger)

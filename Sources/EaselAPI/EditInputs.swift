@@ -98,3 +98,14 @@ public final class LoRALibrary: Sendable {
 
     public var cachedCount: Int { cache.withLock { $0.entries.count } }
 }
+
+/// The latest preview of each running job that asked for them (`previews: true`): a small PNG as a data URI and the
+/// step it shows. Only the newest is kept, so a slow SSE reader skips previews instead of queueing them.
+public final class PreviewHub: Sendable {
+    public struct Preview: Sendable, Equatable { public let step: Int; public let dataURI: String }
+    private let latest = Mutex<[String: Preview]>([:])
+    public init() {}
+    public func set(_ jobID: String, _ p: Preview) { latest.withLock { $0[jobID] = p } }
+    public func get(_ jobID: String) -> Preview? { latest.withLock { $0[jobID] } }
+    public func remove(_ jobID: String) { _ = latest.withLock { $0.removeValue(forKey: jobID) } }
+}

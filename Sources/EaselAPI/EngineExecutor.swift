@@ -12,8 +12,11 @@ public final class EngineExecutor: BatchExecutor, Sendable {
     let logger: Logger
     let inputs: InputStore?
     let loras: LoRALibrary?
+    let previews: PreviewHub?
 
-    public init(model: ModelEntry, metrics: Metrics, logger: Logger, inputs: InputStore? = nil, loras: LoRALibrary? = nil) {
+    public init(model: ModelEntry, metrics: Metrics, logger: Logger, inputs: InputStore? = nil, loras: LoRALibrary? = nil,
+                previews: PreviewHub? = nil) {
+        self.previews = previews
         self.model = model
         self.metrics = metrics
         self.logger = logger
@@ -89,7 +92,12 @@ public final class EngineExecutor: BatchExecutor, Sendable {
                 lastTime = now
             }
             return progress(item.job.id, done, total)
+        } preview: { [previews] index, step, image in
+            guard let previews, let png = try? PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: image), width: image.shape[2],
+                                                                  height: image.shape[1]) else { return }
+            previews.set(runnable[index].job.id, .init(step: step, dataURI: "data:image/png;base64," + png.base64EncodedString()))
         }
+        for (job, _) in runnable { previews?.remove(job.id) }
         let seconds = Date().timeIntervalSince(started)
         for ((job, request), output) in zip(runnable, outputs) {
             switch output {

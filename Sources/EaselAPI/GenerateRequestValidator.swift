@@ -8,7 +8,7 @@ import Foundation
 public struct GenerateRequestValidator {
     public static let fields: [String] = [
         "model", "prompt", "negative_prompt", "width", "height", "steps", "guidance", "seed", "num_images", "image",
-        "mask", "strength", "loras", "output_format", "webhook_url", "priority", "timeout_s", "metadata",
+        "mask", "strength", "loras", "output_format", "webhook_url", "priority", "timeout_s", "metadata", "previews",
     ]
     static let fieldSet = Set(fields)
 
@@ -233,6 +233,10 @@ public struct GenerateRequestValidator {
         spec.timeoutS = timeout
         spec.webhookURL = webhookURL
         spec.strength = strength
+        if let v = value("previews") {
+            guard case .bool(let b) = v else { throw APIError.invalid("previews", "previews must be true or false") }
+            if b { spec.previews = true }
+        }
         spec.loras = loraRefs
         if let store = inputs {
             do {

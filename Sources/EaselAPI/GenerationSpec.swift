@@ -24,6 +24,8 @@ public struct GenerationSpec: Codable, Sendable, Equatable {
     public var mask: String?
     public var strength: Double?
     public var loras: [LoRARef]?
+    /// SSE `preview` events while it runs.
+    public var previews: Bool?
 
     /// One entry of `loras`: a file in the server's LoRA folder and its scale.
     public struct LoRARef: Codable, Sendable, Equatable {
@@ -35,7 +37,7 @@ public struct GenerationSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, prompt, negativePrompt = "negative_prompt", width, height, steps, guidance, seed
         case numImages = "num_images", outputFormat = "output_format", priority, timeoutS = "timeout_s"
-        case webhookURL = "webhook_url", image, mask, strength, loras
+        case webhookURL = "webhook_url", image, mask, strength, loras, previews
     }
 
     public init(model: String, prompt: String, width: Int, height: Int, steps: Int, guidance: Double, seed: UInt64) {
@@ -54,6 +56,8 @@ public struct GenerationSpec: Codable, Sendable, Equatable {
                                   seed: seed, numImages: numImages)
         r.negativePrompt = negativePrompt
         if let strength { r.strength = strength }
+        // About eight previews per job, at most one per step.
+        if previews == true { r.previewEvery = max(1, steps / 8) }
         return r
     }
 }

@@ -21,9 +21,13 @@ final class JobEventStream: @unchecked Sendable {
     /// Progress events that arrive while one is being written are folded into one render.
     private var pending = false
     private let lock = NSLock()
+    private let previews: PreviewHub?
+    /// The step of the last preview written (on `queue`).
+    private var previewStep = 0
 
     init(store: JobStore, jobID: String, sink: EventSink, imageURLBase: String, keepalive: TimeInterval,
-         shutdown: ShutdownHub) {
+         shutdown: ShutdownHub, previews: PreviewHub? = nil) {
+        self.previews = previews
         self.store = store
         self.jobID = jobID
         self.sink = sink
@@ -71,6 +75,11 @@ final class JobEventStream: @unchecked Sendable {
     private func send() {
         guard !ended else { return }
         guard let job = try? store.get(jobID) else { end(); return }
+        // A newer preview first (the latest only: older ones were overwritten, never queued).
+        if !job.status.isTerminal, let p = previews?.get(jobID), p.step > previewStep {
+            previewStep = p.step
+            if !sink.write("event: preview\ndata: {\"id\":\"\(jobID)\",\"step\":\(p.step),\"image\":\"\(p.dataURI)\"}\n\n") { end(); return }
+        }
         let json = String(decoding: JobJSON.render(job, imageURLBase: imageURLBase), as: UTF8.self)
         if !sink.write("event: status\ndata: \(json)\n\n") || job.status.isTerminal { end() }
     }

@@ -174,6 +174,7 @@ public enum OpenAPIDocument {
           "mask": {"type": "string", "pattern": "^data:image/png;base64,", "description": "Inpainting mask (needs image, same size): a PNG data URI; luminance ≥ 50 % (white) is repainted, the rest kept"},
           "strength": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.6, "description": "With image: the part of the denoising schedule that runs (FluxImg2ImgPipeline's strength)"},
           "loras": {"type": "array", "maxItems": 8, "description": "LoRAs for this request only, stacked; jobs with different LoRAs still share a batch", "items": {"type": "object", "required": ["path"], "additionalProperties": false, "properties": {"path": {"type": "string", "maxLength": 255, "description": "A .safetensors file name inside the server's loras.dir (diffusers/PEFT or kohya FLUX keys)"}, "scale": {"type": "number", "minimum": -10, "maximum": 10, "default": 1}}}},
+          "previews": {"type": "boolean", "default": false, "description": "SSE preview events (a small PNG data URI of the x0 estimate) while the job runs"},
           "output_format": {"type": "string", "enum": ["png"], "default": "png"},
           "webhook_url": {"type": "string", "format": "uri", "maxLength": 2048},
           "priority": {"type": "string", "enum": ["high", "normal", "low"], "default": "normal"},

@@ -1,4 +1,7 @@
 import EaselAPI
+import EaselEngine
+import EaselJSON
+import Foundation
 import EaselJobs
 import XCTest
 
@@ -28,6 +31,38 @@ final class EventStreamTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Set(steps).count, 3, "steps are reported as they finish: \(steps)")
         XCTAssertEqual(events.last?["images"]?.serialized.contains("0.png"), true)
         XCTAssertEqual(statuses.filter { $0 == "succeeded" }.count, 1, "nothing after the terminal event")
+    }
+
+    /// `previews: true`: `event: preview` messages with a PNG of the x0 estimate, in step order, before the end;
+    /// a job without it gets none.
+    func testPreviewEventsCarrySmallPNGs() throws {
+        let daemon = try makeDaemon()
+        defer { daemon.stop() }
+        let a = call(daemon.api, "POST", "/v1/generate", json: #"{"model": "easel-shapes", "prompt": "\#(goodPrompt)", "seed": 9, "steps": 16, "previews": true}"#)
+        let b = call(daemon.api, "POST", "/v1/generate", json: #"{"model": "easel-shapes", "prompt": "\#(goodPrompt)", "seed": 9, "steps": 16}"#)
+        let id = try XCTUnwrap(a.json["id"]?.stringValue), plain = try XCTUnwrap(b.json["id"]?.stringValue)
+        XCTAssertEqual(a.json["input"]?["previews"], .bool(true))
+        XCTAssertEqual(call(daemon.api, "POST", "/v1/generate", json: #"{"model": "easel-shapes", "prompt": "x", "previews": 1}"#).errorField, "previews")
+        let sink = RecordingSink(), plainSink = RecordingSink()
+        daemon.api.openEventStream(jobID: id, sink: sink)
+        daemon.api.openEventStream(jobID: plain, sink: plainSink)
+        daemon.scheduler.start()
+        eventually(timeout: 60, "streams end") { sink.isFinished && plainSink.isFinished }
+        let previews = sink.all.filter { $0.hasPrefix("event: preview\ndata: ") }.compactMap {
+            try? JSONValue.parse($0.dropFirst("event: preview\ndata: ".count).trimmingCharacters(in: .newlines))
+        }
+        XCTAssertGreaterThanOrEqual(previews.count, 1, "\(sink.all.map { $0.prefix(40) })")
+        XCTAssertLessThanOrEqual(previews.count, 8)
+        let steps = previews.compactMap { $0["step"]?.intValue }
+        XCTAssertEqual(steps, steps.sorted())
+        XCTAssertTrue(steps.allSatisfy { $0 >= 1 && $0 < 16 })
+        let uri = try XCTUnwrap(previews.last?["image"]?.stringValue)
+        XCTAssertTrue(uri.hasPrefix("data:image/png;base64,"))
+        let png = try XCTUnwrap(Data(base64Encoded: String(uri.dropFirst("data:image/png;base64,".count))))
+        let img = try ImageInput.image(png: png)
+        XCTAssertEqual(img.shape, [3, 64, 64], "pixel-space model: the x0 estimate at full size")
+        XCTAssertGreaterThan(img.data.max()! - img.data.min()!, 0.2, "not a blank image")
+        XCTAssertTrue(plainSink.all.allSatisfy { !$0.hasPrefix("event: preview") }, "no previews unless asked")
     }
 
     func testTerminalJobStreamsOnceAndKeepalivesFlow() throws {

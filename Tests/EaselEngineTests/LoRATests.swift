@@ -176,6 +176,22 @@ final class LoRATests: XCTestCase {
         XCTAssertEqual(kept.data, roundTrip.data, "an all-black mask keeps the image: VAE encode → decode")
     }
 
+    /// Previews of VAE models: the fitted latent→RGB map applied to an image's own latents gives its colours at
+    /// latent resolution, closer than a flat grey would be.
+    func testLatentPreviewTracksTheImage() throws {
+        let img = image(seed: 3)
+        let f = pipe.latentScale, lh = 48 / f, lw = 80 / f
+        let prev = try XCTUnwrap(pipe.previewImage(pipe.imageLatents(img), latentHeight: lh, latentWidth: lw))
+        XCTAssertEqual(prev.shape, [3, lh, lw])
+        var pooled = [Float](repeating: 0, count: 3 * lh * lw)
+        for c in 0..<3 { for y in 0..<48 { for x in 0..<80 {
+            pooled[(c * lh + y / f) * lw + x / f] += img.data[(c * 48 + y) * 80 + x] / Float(f * f)
+        }}}
+        let db = psnr(prev.data, pooled), flat = psnr([Float](repeating: 0.5, count: pooled.count), pooled)
+        print("latent preview: \(db) dB against the pooled image, flat grey \(flat) dB")
+        XCTAssertGreaterThan(db, flat)
+    }
+
     func testFirstStepFollowsDiffusers() {
         // int(max(n − min(n·s, n), 0)), as FluxImg2ImgPipeline.get_timesteps.
         XCTAssertEqual(FluxPipeline.firstStep(steps: 4, strength: 0.6), 1)

@@ -110,6 +110,8 @@ public struct GenerationRequest: Sendable {
     public var strength: Double = 0.6
     /// LoRAs applied beside the base weights, for this request only.
     public var lora: LoRAStack?
+    /// Previews of the current x0 estimate of the first image every this many steps (nil: none).
+    public var previewEvery: Int?
 
     public init(prompt: String, width: Int, height: Int, steps: Int, guidance: Double, seed: UInt64, numImages: Int = 1) {
         self.prompt = prompt; self.width = width; self.height = height; self.steps = steps
@@ -354,8 +356,11 @@ public final class FluxPipeline {
     /// Runs several requests together: every image of every request advances one step per transformer call, so the
     /// GEMMs see all their rows at once. Each image depends only on its own request and seed, so an image is the
     /// same alone or batched. `progress(request, done, total)` after each step; false cancels that request alone.
+    /// `preview(request, step, image)`: for requests with `previewEvery`, a cheap [3, h, w] image in [0, 1] of the
+    /// first image's x0 estimate (x − σ·v) after every that many steps (never after the last).
     public func generateBatch(_ reqs: [GenerationRequest],
-                              progress: ((Int, Int, Int) -> Bool)? = nil) -> [Result<[Tensor], Error>] {
+                              progress: ((Int, Int, Int) -> Bool)? = nil,
+                              preview: ((Int, Int, Tensor) -> Void)? = nil) -> [Result<[Tensor], Error>] {
         var results = [Result<[Tensor], Error>?](repeating: nil, count: reqs.count)
         for (i, r) in reqs.enumerated() {
             do {
@@ -462,7 +467,7 @@ public final class FluxPipeline {
                 let v = easel.velocity(out, latents: slots[o.slot].x, sigma: sigmas[step])
                 if o.uncond { uncond[o.slot] = v } else { cond[o.slot] = v }
             }
-            for (si, v) in cond {
+            for (si, v) in cond.sorted(by: { $0.key < $1.key }) {
                 var vel = v
                 if let u = uncond[si] {
                     // true CFG as FluxPipeline: neg + scale·(cond − neg)
@@ -470,6 +475,16 @@ public final class FluxPipeline {
                     vel.data.withUnsafeMutableBufferPointer { c in u.data.withUnsafeBufferPointer { n in
                         for j in 0..<c.count { c[j] = n[j] + g * (c[j] - n[j]) }
                     }}
+                }
+                let req = reqs[slots[si].req]
+                if let preview, let every = req.previewEvery, every > 0, (step + 1) % every == 0, step + 1 < timesteps.count,
+                   slots.firstIndex(where: { $0.req == slots[si].req }) == si {
+                    var x0 = slots[si].x
+                    let sg = sigmas[step]
+                    x0.data.withUnsafeMutableBufferPointer { xs in vel.data.withUnsafeBufferPointer { vs in
+                        for j in 0..<xs.count { xs[j] -= sg * vs[j] }
+                    }}
+                    if let img = previewImage(x0, latentHeight: lh, latentWidth: lw) { preview(slots[si].req, step + 1, img) }
                 }
                 FlowMatchEulerScheduler.step(&slots[si].x, velocity: vel, sigma: sigmas[step], sigmaNext: sigmas[step + 1])
                 if let p = slots[si].inpaint {
@@ -501,6 +516,92 @@ public final class FluxPipeline {
             results[i] = .success(slots.filter { $0.req == i }.map { decode($0.x, latentHeight: lh, latentWidth: lw) })
         }
         return results.map { $0! }
+    }
+
+    /// A cheap look at packed latents, for previews: pixel-space models decode exactly (a reshuffle); VAE models go
+    /// through `latentRGB`, a linear map from each latent cell to its patch's mean colour, so the preview is at latent
+    /// resolution (1/8 of the image for FLUX.1) and costs one small matrix product.
+    /// nil for a VAE without encoder weights (no projection can be fitted).
+    public func previewImage(_ packed: Tensor, latentHeight lh: Int, latentWidth lw: Int) -> Tensor? {
+        guard vae != nil else { return decode(packed, latentHeight: lh, latentWidth: lw) }
+        guard !latentRGB.isEmpty else { return nil }
+        let lat = LatentPacking.unpack(packed, height: lh, width: lw)   // [C, lh, lw]
+        let c = lat.shape[0], hw = lh * lw
+        let m = latentRGB
+        var out = [Float](repeating: 0, count: 3 * hw)
+        for ch in 0..<3 {
+            for p in 0..<hw {
+                var acc = m[ch * (c + 1) + c]
+                for k in 0..<c { acc += m[ch * (c + 1) + k] * lat.data[k * hw + p] }
+                out[ch * hw + p] = min(max(acc / 2 + 0.5, 0), 1)
+            }
+        }
+        return Tensor(shape: [3, lh, lw], data: out)
+    }
+
+    /// [3, C+1]: RGB in [-1, 1] ≈ A·latent + b, fitted by least squares once per pipeline from the VAE itself:
+    /// random smooth colour images are encoded (the shifted, scaled latents the transformer sees) and each latent
+    /// cell is regressed on its patch's mean colour. Without an encoder: the decoder's own output for a few latents.
+    public private(set) lazy var latentRGB: [Float] = fitLatentRGB()
+
+    func fitLatentRGB() -> [Float] {
+        guard let vae else { return [] }
+        let c = vae.config.latentChannels, f = latentScale
+        var rows: [[Float]] = [], targets: [[Float]] = []
+        var g: UInt64 = 0x5EED
+        func rnd() -> Float { g = g &* 6364136223846793005 &+ 1442695040888963407; return Float(g >> 40) / Float(1 << 24) }
+        let cells = 8, size = cells * f
+        for _ in 0..<4 {
+            // Blocks of flat random colour, one per latent cell, so each cell's colour is known.
+            var img = [Float](repeating: 0, count: 3 * size * size)
+            var colours: [[Float]] = []
+            for _ in 0..<(cells * cells) { colours.append([rnd(), rnd(), rnd()]) }
+            for y in 0..<size { for x in 0..<size { for ch in 0..<3 {
+                img[(ch * size + y) * size + x] = colours[(y / f) * cells + x / f][ch]
+            }}}
+            let image = Tensor(shape: [3, size, size], data: img)
+            let lat: Tensor
+            if let vaeEncoder {
+                let shift = vae.shiftFactor, scale = vae.scalingFactor
+                lat = Ops.map(vaeEncoder.encode(Ops.map(image) { $0 * 2 - 1 })) { ($0 - shift) * scale }
+            } else { return [] }
+            for cell in 0..<(cells * cells) {
+                rows.append((0..<c).map { lat.data[$0 * cells * cells + cell] } + [1])
+                targets.append(colours[cell].map { $0 * 2 - 1 })
+            }
+        }
+        // Normal equations (C+1 unknowns per channel), with a small ridge for stability.
+        let n = c + 1
+        var ata = [Double](repeating: 0, count: n * n), atb = [Double](repeating: 0, count: n * 3)
+        for (r, t) in zip(rows, targets) {
+            for i in 0..<n {
+                for j in 0..<n { ata[i * n + j] += Double(r[i] * r[j]) }
+                for ch in 0..<3 { atb[i * 3 + ch] += Double(r[i] * t[ch]) }
+            }
+        }
+        for i in 0..<n { ata[i * n + i] += 1e-3 }
+        // Gauss-Jordan on [AᵀA | Aᵀb].
+        var m = ata, b = atb
+        for col in 0..<n {
+            let piv = (col..<n).max(by: { abs(m[$0 * n + col]) < abs(m[$1 * n + col]) })!
+            if piv != col {
+                for j in 0..<n { m.swapAt(col * n + j, piv * n + j) }
+                for ch in 0..<3 { b.swapAt(col * 3 + ch, piv * 3 + ch) }
+            }
+            let d = m[col * n + col]
+            guard abs(d) > 1e-12 else { continue }
+            for j in 0..<n { m[col * n + j] /= d }
+            for ch in 0..<3 { b[col * 3 + ch] /= d }
+            for r in 0..<n where r != col {
+                let k = m[r * n + col]
+                if k == 0 { continue }
+                for j in 0..<n { m[r * n + j] -= k * m[col * n + j] }
+                for ch in 0..<3 { b[r * 3 + ch] -= k * b[col * 3 + ch] }
+            }
+        }
+        var out = [Float](repeating: 0, count: 3 * n)
+        for ch in 0..<3 { for i in 0..<n { out[ch * n + i] = Float(b[i * 3 + ch]) } }
+        return out
     }
 
     /// Packed latents [S, C·4] → image [3, H, W] in [0, 1] (VAE decode or pixel shuffle, then diffusers' postprocess).
