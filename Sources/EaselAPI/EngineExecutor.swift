@@ -82,7 +82,14 @@ public final class EngineExecutor: BatchExecutor, Sendable {
         var lastStep = 0
         var lastTime = Date()
         let started = lastTime
-        let outputs = pipeline.generateBatch(runnable.map(\.request)) { [metrics] index, done, total in
+        let previewSink = previews.map { hub in
+            PreviewCallback { index, step, image in
+                guard let png = try? PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: image), width: image.shape[2],
+                                                      height: image.shape[1]) else { return }
+                hub.set(runnable[index].job.id, .init(step: step, dataURI: "data:image/png;base64," + png.base64EncodedString()))
+            }
+        }
+        let outputs = pipeline.generateBatch(runnable.map(\.request), previews: previewSink) { [metrics] index, done, total in
             let item = runnable[index]
             let step = done / max(1, item.request.numImages)
             if step > lastStep {
@@ -92,10 +99,6 @@ public final class EngineExecutor: BatchExecutor, Sendable {
                 lastTime = now
             }
             return progress(item.job.id, done, total)
-        } preview: { [previews] index, step, image in
-            guard let previews, let png = try? PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: image), width: image.shape[2],
-                                                                  height: image.shape[1]) else { return }
-            previews.set(runnable[index].job.id, .init(step: step, dataURI: "data:image/png;base64," + png.base64EncodedString()))
         }
         for (job, _) in runnable { previews?.remove(job.id) }
         let seconds = Date().timeIntervalSince(started)

@@ -202,17 +202,9 @@ final class LoRATests: XCTestCase {
     }
 }
 
-/// A small deterministic generator for test data (normal draws by Box-Muller).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Normal draws (Box-Muller) for test data, from the fuzz tests' generator.
+typealias SplitMix = SplitMix64
+extension SplitMix64 {
     mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) + 1e-7 }
     mutating func normal() -> Float { (-2 * logf(uniform())).squareRoot() * cosf(2 * .pi * uniform()) }
 }

@@ -119,6 +119,12 @@ public struct GenerationRequest: Sendable {
     }
 }
 
+/// Receives previews from `generateBatch`: (request index, step, image [3, h, w] in [0, 1]).
+public struct PreviewCallback {
+    public let call: (Int, Int, Tensor) -> Void
+    public init(_ call: @escaping (Int, Int, Tensor) -> Void) { self.call = call }
+}
+
 /// Where a pipeline's transformer runs. Text encoders and the VAE run on the CPU either way.
 public enum EngineBackend {
     case cpu
@@ -358,9 +364,10 @@ public final class FluxPipeline {
     /// same alone or batched. `progress(request, done, total)` after each step; false cancels that request alone.
     /// `preview(request, step, image)`: for requests with `previewEvery`, a cheap [3, h, w] image in [0, 1] of the
     /// first image's x0 estimate (x − σ·v) after every that many steps (never after the last).
-    public func generateBatch(_ reqs: [GenerationRequest],
-                              progress: ((Int, Int, Int) -> Bool)? = nil,
-                              preview: ((Int, Int, Tensor) -> Void)? = nil) -> [Result<[Tensor], Error>] {
+    /// (A struct rather than a closure parameter, so a trailing closure always means `progress`.)
+    public func generateBatch(_ reqs: [GenerationRequest], previews: PreviewCallback? = nil,
+                              progress: ((Int, Int, Int) -> Bool)? = nil) -> [Result<[Tensor], Error>] {
+        let preview = previews?.call
         var results = [Result<[Tensor], Error>?](repeating: nil, count: reqs.count)
         for (i, r) in reqs.enumerated() {
             do {
