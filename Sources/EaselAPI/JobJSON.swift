@@ -75,6 +75,7 @@ public enum JobJSON {
         w.key("queue_ms"); w.int(job.queueMs)
         w.key("inference_ms"); w.int(job.inferenceMs)
         w.key("batch_size"); w.int(job.batchSize)
+        for (name, value) in job.engineMetrics.sorted(by: { $0.key < $1.key }) { w.key(name); w.int(value) }
         w.endObject()
         w.key("metadata"); w.json(job.metadata)
         w.key("webhook")

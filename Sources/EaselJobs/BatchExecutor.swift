@@ -17,6 +17,18 @@ public struct GeneratedImage: Sendable {
     }
 }
 
+/// What an executor made for one job: its images and counters worth reporting in the job's metrics
+/// (for instance transformer passes and how many the step cache skipped).
+public struct JobOutput: Sendable {
+    public var images: [GeneratedImage]
+    public var counters: [String: Int]
+
+    public init(images: [GeneratedImage], counters: [String: Int] = [:]) {
+        self.images = images
+        self.counters = counters
+    }
+}
+
 /// Runs a batch of jobs that share a batch key (the engine, behind this protocol, knows nothing of the store).
 ///
 /// `progress(jobID, step, steps)` must be called after every finished step of every job; when it returns false the
@@ -25,7 +37,7 @@ public struct GeneratedImage: Sendable {
 public protocol BatchExecutor: AnyObject, Sendable {
     func run(batch: [JobRecord],
              progress: @escaping @Sendable (_ jobID: String, _ step: Int, _ steps: Int) -> Bool)
-        -> [String: Result<[GeneratedImage], JobError>]
+        -> [String: Result<JobOutput, JobError>]
 }
 
 /// A model's dispatch settings (docs/API.md `models[]`).

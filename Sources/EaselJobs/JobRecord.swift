@@ -73,6 +73,8 @@ public struct JobRecord: Sendable, Equatable {
     public var queuePosition: Int?
     /// Insertion order, the FIFO tiebreak and the list cursor.
     var seq: Int64
+    /// What the executor counted for a finished job (e.g. transformer passes), by name.
+    public var engineMetrics: [String: Int] = [:]
 }
 
 /// What a submission asks the store to record.

@@ -52,6 +52,8 @@ enum JobSchema {
         CREATE INDEX webhook_due ON webhook_deliveries(next_attempt_ms) WHERE state = 'pending';
         CREATE INDEX webhook_job ON webhook_deliveries(job_id);
         """,
+        // Counters the executor reports for a finished job (JSON object of integers), shown in its metrics.
+        "ALTER TABLE jobs ADD COLUMN engine_metrics BLOB;",
     ]
 
     static func migrate(_ db: SQLiteConnection) throws {

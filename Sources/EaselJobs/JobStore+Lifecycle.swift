@@ -4,7 +4,7 @@ import Foundation
 /// How a running job ended, as the scheduler reports it to `finish`.
 public enum JobOutcome: Sendable {
     /// Every image already written to disk (`ImageFiles.write`).
-    case succeeded([JobImage], inferenceMs: Int)
+    case succeeded([JobImage], inferenceMs: Int, counters: [String: Int] = [:])
     case failed(JobError, inferenceMs: Int?)
     /// A requested cancel was honoured at a step boundary.
     case canceled(inferenceMs: Int?)
@@ -55,10 +55,11 @@ extension JobStore {
             try writer.transaction {
                 guard let job = try fetch(writer, id: id), job.status == .running else { return nil }
                 switch outcome {
-                case .succeeded(let images, let ms):
+                case .succeeded(let images, let ms, let counters):
                     let encoded = try JSONValueEncoder().encode(images).data
-                    try writer.run("UPDATE jobs SET images = ?, inference_ms = ?, step = steps WHERE id = ?",
-                                   [.blob(encoded), .int(ms), .text(id)])
+                    let metrics = counters.isEmpty ? nil : try JSONValueEncoder().encode(counters).data
+                    try writer.run("UPDATE jobs SET images = ?, inference_ms = ?, engine_metrics = ?, step = steps WHERE id = ?",
+                                   [.blob(encoded), .int(ms), metrics.map { .blob($0) } ?? .null, .text(id)])
                     return try terminate(id, status: .succeeded, error: nil)
                 case .failed(let error, let ms):
                     try writer.run("UPDATE jobs SET inference_ms = ? WHERE id = ?", [.int(ms), .text(id)])

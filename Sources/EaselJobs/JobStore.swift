@@ -178,6 +178,14 @@ public final class JobStore: Sendable {
     }
 
     /// Queued jobs of all models, compared with `maxQueued` by the API for Retry-After hints.
+    /// The stored inputs of every kept job (any status) whose input contains `marker` (for pruning files that
+    /// inputs name, such as uploaded images).
+    public func inputs(containing marker: String) throws -> [Data] {
+        try read { db in
+            try db.query("SELECT input FROM jobs WHERE instr(input, ?) > 0", [.blob(Data(marker.utf8))]) { $0.blob(0) }
+        }
+    }
+
     public func queuedCount() throws -> Int {
         try read { db in try db.queryOne("SELECT COUNT(*) FROM jobs WHERE status = 'queued'") { $0.int(0) } ?? 0 }
     }
@@ -223,12 +231,14 @@ public final class JobStore: Sendable {
     static let columns = """
         seq, id, model, batch_key, status, priority, created_ms, started_ms, completed_ms, deadline_ms, step, steps, \
         cancel_requested, attempts, input, metadata, images, error_code, error_message, queue_ms, inference_ms, \
-        batch_size, webhook_url, webhook_state, webhook_attempts, webhook_last_status, webhook_last_error
+        batch_size, webhook_url, webhook_state, webhook_attempts, webhook_last_status, webhook_last_error, \
+        engine_metrics
         """
-    static let columnCount: Int32 = 27
+    static let columnCount: Int32 = 28
 
     static func record(_ row: SQLiteStatement) throws -> JobRecord {
         let images = try row.optionalBlob(16).map { try JSONValueDecoder().decode([JobImage].self, from: JSONValue.parse($0)) } ?? []
+        let counters = try row.optionalBlob(27).map { try JSONValueDecoder().decode([String: Int].self, from: JSONValue.parse($0)) } ?? [:]
         let error = row.optionalText(17).map { JobError(code: $0, message: row.optionalText(18) ?? "") }
         let webhook = row.optionalText(22).map {
             JobWebhook(url: $0, state: row.optionalText(23).flatMap(JobWebhook.State.init(rawValue:)),
@@ -244,6 +254,6 @@ public final class JobStore: Sendable {
             step: row.int(10), steps: row.int(11), cancelRequested: row.int(12) != 0, attempts: row.int(13),
             input: row.blob(14), metadata: row.blob(15), images: images, error: error,
             queueMs: row.optionalInt(19), inferenceMs: row.optionalInt(20), batchSize: row.optionalInt(21),
-            webhook: webhook, queuePosition: nil, seq: Int64(row.int(0)))
+            webhook: webhook, queuePosition: nil, seq: Int64(row.int(0)), engineMetrics: counters)
     }
 }

@@ -74,8 +74,8 @@ final class ModelLane: Sendable {
                                            message: "the job did not finish within its timeout_s"), inferenceMs: inferenceMs)
             } else {
                 switch results[job.id] {
-                case .success(let images)?:
-                    outcome = save(images, of: job, inferenceMs: inferenceMs)
+                case .success(let output)?:
+                    outcome = save(output.images, of: job, inferenceMs: inferenceMs, counters: output.counters)
                 case .failure(let error)?:
                     outcome = .failed(error, inferenceMs: inferenceMs)
                 case nil:
@@ -88,7 +88,7 @@ final class ModelLane: Sendable {
     }
 
     /// Writes every image before the job may be recorded as succeeded.
-    private func save(_ images: [GeneratedImage], of job: JobRecord, inferenceMs: Int) -> JobOutcome {
+    private func save(_ images: [GeneratedImage], of job: JobRecord, inferenceMs: Int, counters: [String: Int]) -> JobOutcome {
         do {
             var stored: [JobImage] = []
             for (index, image) in images.enumerated() {
@@ -96,7 +96,7 @@ final class ModelLane: Sendable {
                 stored.append(JobImage(index: index, width: image.width, height: image.height, seed: image.seed,
                                        contentType: image.contentType, file: file))
             }
-            return .succeeded(stored, inferenceMs: inferenceMs)
+            return .succeeded(stored, inferenceMs: inferenceMs, counters: counters)
         } catch {
             store.images.remove(jobID: job.id)
             return .failed(JobError(code: JobError.internalError, message: "could not store the images: \(error)"),

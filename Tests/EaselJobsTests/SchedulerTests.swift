@@ -18,7 +18,7 @@ final class FakeExecutor: BatchExecutor, @unchecked Sendable {
     }
 
     func run(batch: [JobRecord], progress: @escaping @Sendable (String, Int, Int) -> Bool)
-        -> [String: Result<[GeneratedImage], JobError>] {
+        -> [String: Result<JobOutput, JobError>] {
         lock.lock()
         _batches.append(batch.map(\.id))
         lock.unlock()
@@ -31,12 +31,12 @@ final class FakeExecutor: BatchExecutor, @unchecked Sendable {
                 if !progress(job.id, step, job.steps) { stopped.insert(job.id) }
             }
         }
-        var results: [String: Result<[GeneratedImage], JobError>] = [:]
+        var results: [String: Result<JobOutput, JobError>] = [:]
         for job in batch where !stopped.contains(job.id) {
             if let failure = failures[job.id] {
                 results[job.id] = .failure(failure)
             } else {
-                results[job.id] = .success([GeneratedImage(bytes: Data("png:\(job.id)".utf8), width: 64, height: 64, seed: 7)])
+                results[job.id] = .success(JobOutput(images: [GeneratedImage(bytes: Data("png:\(job.id)".utf8), width: 64, height: 64, seed: 7)]))
             }
         }
         return results
