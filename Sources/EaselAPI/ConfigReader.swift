@@ -1,3 +1,4 @@
+import EaselEngine
 import EaselJSON
 import Foundation
 
@@ -51,7 +52,7 @@ struct ConfigReader {
     func model(_ v: JSONValue, index: Int) throws -> ModelConfig {
         let name = "models[\(index)]"
         let o = try object(v, name, allowed: ["id", "path", "backend", "load", "max_batch_size", "max_queue_delay_ms",
-                                              "defaults", "limits", "description"])
+                                              "defaults", "limits", "description", "cache"])
         guard let idValue = o["id"], let pathValue = o["path"] else { throw fail("\(name) needs \"id\" and \"path\"") }
         let id = try string(idValue, "\(name).id")
         guard !id.isEmpty, id.utf8.count <= 128, id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -80,6 +81,12 @@ struct ConfigReader {
             if let x = d["height"] { m.defaults.height = try int(x, "\(dn).height", 1...16384) }
             if let x = d["steps"] { m.defaults.steps = try int(x, "\(dn).steps", 1...1000) }
             if let x = d["guidance"] { m.defaults.guidance = try double(x, "\(dn).guidance", min: 0) }
+        }
+        if let c = o["cache"] {
+            let cn = "\(name).cache"
+            let c = try object(c, cn, allowed: ["threshold"])
+            m.cacheThreshold = try c["threshold"].map { try double($0, "\(cn).threshold", min: 0) } ?? StepCache.defaultThreshold
+            if m.cacheThreshold! > 1 { throw fail("\(cn).threshold must be at most 1") }
         }
         if let l = o["limits"] {
             let ln = "\(name).limits"

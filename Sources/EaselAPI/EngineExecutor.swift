@@ -44,8 +44,8 @@ public final class EngineExecutor: BatchExecutor, Sendable {
     }
 
     public func run(batch: [JobRecord], progress: @escaping @Sendable (String, Int, Int) -> Bool)
-        -> [String: Result<[GeneratedImage], JobError>] {
-        var results: [String: Result<[GeneratedImage], JobError>] = [:]
+        -> [String: Result<JobOutput, JobError>] {
+        var results: [String: Result<JobOutput, JobError>] = [:]
         metrics.observe(Metrics.batchSize, Double(batch.count))
         let pipeline: FluxPipeline
         do { pipeline = try model.pipeline() } catch {
@@ -89,7 +89,7 @@ public final class EngineExecutor: BatchExecutor, Sendable {
                 hub.set(runnable[index].job.id, .init(step: step, dataURI: "data:image/png;base64," + png.base64EncodedString()))
             }
         }
-        let outputs = pipeline.generateBatch(runnable.map(\.request), previews: previewSink) { [metrics] index, done, total in
+        let outputs = pipeline.generateBatchOutputs(runnable.map(\.request), previews: previewSink) { [metrics] index, done, total in
             let item = runnable[index]
             let step = done / max(1, item.request.numImages)
             if step > lastStep {
@@ -104,14 +104,15 @@ public final class EngineExecutor: BatchExecutor, Sendable {
         let seconds = Date().timeIntervalSince(started)
         for ((job, request), output) in zip(runnable, outputs) {
             switch output {
-            case .success(let tensors):
+            case .success(let output):
                 do {
-                    let images = try tensors.enumerated().map { i, t in
+                    let images = try output.images.enumerated().map { i, t in
                         let w = t.shape[2], h = t.shape[1]
                         let png = try PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: t), width: w, height: h)
                         return GeneratedImage(bytes: png, width: w, height: h, seed: request.seed &+ UInt64(i))
                     }
-                    results[job.id] = .success(images)
+                    results[job.id] = .success(JobOutput(images: images, counters: [
+                        "transformer_passes": output.transformerPasses, "cached_passes": output.cachedPasses]))
                     logger.info("job generated", metadata: [
                         "job_id": "\(job.id)", "model": "\(model.id)", "images": "\(images.count)",
                         "batch_seconds": "\(String(format: "%.3f", seconds))"])

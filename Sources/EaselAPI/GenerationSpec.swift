@@ -26,6 +26,13 @@ public struct GenerationSpec: Codable, Sendable, Equatable {
     public var loras: [LoRARef]?
     /// SSE `preview` events while it runs.
     public var previews: Bool?
+    /// Step caching (`StepCache`), resolved from the request's `cache` or the model's (nil: off).
+    public var cache: CacheSettings?
+
+    public struct CacheSettings: Codable, Sendable, Equatable {
+        public var threshold: Double
+        public init(threshold: Double) { self.threshold = threshold }
+    }
 
     /// One entry of `loras`: a file in the server's LoRA folder and its scale.
     public struct LoRARef: Codable, Sendable, Equatable {
@@ -37,7 +44,7 @@ public struct GenerationSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, prompt, negativePrompt = "negative_prompt", width, height, steps, guidance, seed
         case numImages = "num_images", outputFormat = "output_format", priority, timeoutS = "timeout_s"
-        case webhookURL = "webhook_url", image, mask, strength, loras, previews
+        case webhookURL = "webhook_url", image, mask, strength, loras, previews, cache
     }
 
     public init(model: String, prompt: String, width: Int, height: Int, steps: Int, guidance: Double, seed: UInt64) {
@@ -58,6 +65,7 @@ public struct GenerationSpec: Codable, Sendable, Equatable {
         if let strength { r.strength = strength }
         // About eight previews per job, at most one per step.
         if previews == true { r.previewEvery = max(1, steps / 8) }
+        r.cacheThreshold = cache.map(\.threshold)
         return r
     }
 }

@@ -12,6 +12,8 @@ public struct ModelCapabilities: Sendable, Equatable {
     public var guidance: PipelineCapabilities.Guidance
     /// T5 tokens; part of the batch key.
     public var maxSequenceLength: Int
+    /// Step caching for requests that do not say (`models[].cache.threshold`; nil: off).
+    public var cacheThreshold: Double?
 
     public init(id: String, sizeStep: Int, limits: ModelLimits, defaults: GenerationDefaults,
                 guidance: PipelineCapabilities.Guidance, maxSequenceLength: Int) {
@@ -30,6 +32,7 @@ public struct ModelCapabilities: Sendable, Equatable {
                   defaults: GenerationDefaults(width: d.width ?? pd.width, height: d.height ?? pd.height,
                                                steps: d.steps ?? pd.steps, guidance: d.guidance ?? pd.guidance),
                   guidance: pipeline.guidance, maxSequenceLength: pipeline.maxSequenceLength)
+        cacheThreshold = config.cacheThreshold
     }
 
     public var usesNegativePrompt: Bool { guidance == .trueCFG }

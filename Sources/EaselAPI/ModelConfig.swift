@@ -16,6 +16,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var defaults = ModelDefaults()
     public var limits = ModelLimits()
     public var description: String?
+    /// `cache.threshold`: step caching for this model's requests unless a request says otherwise (nil: off).
+    public var cacheThreshold: Double?
 
     public init(id: String, path: URL) {
         self.id = id

@@ -11,7 +11,7 @@ struct Easel: ParsableCommand {
         commandName: "easel",
         abstract: "Easel: serve and run FLUX-family diffusion pipelines.",
         subcommands: [Serve.self, WebhookSecretCommand.self, Generate.self, Tokenize.self, CUDAInfo.self, CUDAParity.self,
-                      BenchTransformer.self, BenchComponents.self]
+                      BenchTransformer.self, BenchComponents.self, BenchStepCache.self]
     )
 }
 
@@ -56,6 +56,8 @@ struct Generate: ParsableCommand {
     @Option(help: "With --image: the part of the schedule that runs, in (0, 1] (default 0.6, as diffusers).") var strength: Double = 0.6
     @Option(help: "A LoRA safetensors file (diffusers/PEFT or kohya FLUX keys), optionally with its scale: FILE[:SCALE] (default 1). Repeat to stack.")
     var lora: [String] = []
+    @Option(help: "Step caching: skip all but the first transformer block on steps where its residual changed by less than this (relative L1; e.g. 0.1). Default: off.")
+    var cacheThreshold: Double?
     @Option(help: "Output PNG path; with several images, NAME-0.png, NAME-1.png, …") var out: String
     @Option(help: "Also write the images before 8-bit rounding, as one f32 tensor 'images' [batch, 3, H, W], to this safetensors file (for parity checks).")
     var dumpRaw: String?
@@ -93,12 +95,16 @@ struct Generate: ParsableCommand {
                 return LoRAStack.Entry(adapter: try LoRALoader.load(url: URL(fileURLWithPath: path), targets: pipe.loraTargets), scale: scale)
             })
         }
+        req.cacheThreshold = cacheThreshold
         var images: [Tensor] = []
         var best = Double.infinity
+        var passes = (total: 0, cached: 0)
         for _ in 0..<max(1, self.`repeat`) {
             let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
             let start = Date()
-            images = try pipe.generate(req) { done, total in bar.update(done, total); return true }
+            let output = try pipe.generateBatchOutputs([req]) { _, done, total in bar.update(done, total); return true }[0].get()
+            images = output.images
+            passes = (output.transformerPasses, output.cachedPasses)
             best = min(best, Date().timeIntervalSince(start))
             bar.finish()
         }
@@ -115,6 +121,7 @@ struct Generate: ParsableCommand {
             FileHandle.standardError.write("wrote \(url.path) (seed \(req.seed &+ UInt64(i)))\n".data(using: .utf8)!)
         }
         FileHandle.standardError.write(String(format: "time: load %.3f s, generate best %.4f s\n", loadSeconds, best).data(using: .utf8)!)
+        FileHandle.standardError.write("transformer passes: \(passes.total) (\(passes.total - passes.cached) full, \(passes.cached) cached)\n".data(using: .utf8)!)
     }
 
     static func indexed(_ url: URL, _ i: Int) -> URL {

@@ -1,3 +1,4 @@
+import EaselEngine
 import EaselJSON
 import EaselAPI
 import XCTest
@@ -39,6 +40,9 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.models[0].path.path, "/etc/easel/models/easel-shapes")
         XCTAssertEqual(c.retryScheduleSeconds, [5, 30, 120, 600, 1800, 3600, 10800])
         XCTAssertEqual(c.models[0].defaults.guidance, 0)
+        XCTAssertNil(c.models[0].cacheThreshold, "step caching is opt-in")
+        let cached = try ServerConfig.parse(try JSONValue.parse(#"{"models": [{"id": "a", "path": "p", "cache": {"threshold": 0.2}}, {"id": "b", "path": "p", "cache": {}}]}"#), baseDirectory: base)
+        XCTAssertEqual(cached.models.map(\.cacheThreshold), [0.2, StepCache.defaultThreshold])
     }
 
     func testSlowClientLimits_parseAndAreChecked() throws {
@@ -86,6 +90,9 @@ final class ConfigTests: XCTestCase {
             (#"{"models": [{"id": "m", "path": "p"}, {"id": "m", "path": "q"}]}"#, "duplicate"),
             (#"{"models": [{"id": "m", "path": "p", "defaults": {"seed": 1}}]}"#, "defaults.seed"),
             (#"{"server": {"port": 70000}, "models": [{"id": "m", "path": "p"}]}"#, "server.port"),
+            (#"{"models": [{"id": "m", "path": "p", "cache": {"threshold": 2}}]}"#, "models[0].cache.threshold"),
+            (#"{"models": [{"id": "m", "path": "p", "cache": {"threshold": -1}}]}"#, "models[0].cache.threshold"),
+            (#"{"models": [{"id": "m", "path": "p", "cache": {"every": 2}}]}"#, "cache.every"),
         ]
         for (text, mention) in bad {
             XCTAssertThrowsError(try ServerConfig.parse(try JSONValue.parse(text), baseDirectory: base), text) { error in

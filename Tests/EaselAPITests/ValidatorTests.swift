@@ -61,6 +61,37 @@ final class ValidatorTests: XCTestCase {
         XCTAssertEqual(try validate(#"{"model": "fake-cfg", "prompt": "x"}"#).spec.seed, 99, "a random seed when none is given")
     }
 
+    func test_validate_cache_resolvesAgainstTheModel_andRejectsBadValues() throws {
+        XCTAssertNil(try validate(#"{"model": "fake-cfg", "prompt": "a"}"#).spec.cache, "off unless asked")
+        XCTAssertEqual(try validate(#"{"model": "fake-cfg", "prompt": "a", "cache": {}}"#).spec.cache?.threshold, StepCache.defaultThreshold)
+        XCTAssertEqual(try validate(#"{"model": "fake-cfg", "prompt": "a", "cache": true}"#).spec.cache?.threshold, StepCache.defaultThreshold)
+        let v = try validate(#"{"model": "fake-cfg", "prompt": "a", "cache": {"threshold": 0.25}}"#)
+        XCTAssertEqual(v.spec.cache?.threshold, 0.25)
+        XCTAssertTrue(String(decoding: v.job.input, as: UTF8.self).contains(#""cache":{"threshold":0.25}"#), "echoed as resolved")
+        XCTAssertEqual(try v.spec.engineRequest.cacheThreshold, 0.25)
+        XCTAssertEqual(try GenerateRequestValidator.spec(fromInput: v.job.input), v.spec)
+        XCTAssertNil(try validate(#"{"model": "fake-cfg", "prompt": "a", "cache": {"threshold": 0}}"#).spec.cache)
+        XCTAssertNil(try validate(#"{"model": "fake-cfg", "prompt": "a", "cache": false}"#).spec.cache)
+        for bad in [#""cache": {"threshold": -0.1}"#, #""cache": {"threshold": 1.5}"#, #""cache": {"threshold": "x"}"#,
+                    #""cache": {"thresh": 0.1}"#, #""cache": 0.1"#, #""cache": "on""#] {
+            assertInvalid(#"{"model": "fake-cfg", "prompt": "a", \#(bad)}"#, field: "cache", "cache")
+        }
+        // A model with caching configured: on by default, a request may still turn it off or change it.
+        var cached = Self.cfg
+        cached.id = "fake-cached"
+        cached.cacheThreshold = 0.12
+        var catalog = FakeCatalog()
+        catalog.models["fake-cached"] = cached
+        let mv = GenerateRequestValidator(catalog: catalog, allowPrivateNetworks: false)
+        func spec(_ extra: String) throws -> GenerationSpec {
+            try mv.validate(body: Data(#"{"model": "fake-cached", "prompt": "a"\#(extra)}"#.utf8), idempotencyKey: nil).spec
+        }
+        XCTAssertEqual(try spec("").cache?.threshold, 0.12)
+        XCTAssertEqual(try spec(#", "cache": {}"#).cache?.threshold, 0.12)
+        XCTAssertEqual(try spec(#", "cache": {"threshold": 0.3}"#).cache?.threshold, 0.3)
+        XCTAssertNil(try spec(#", "cache": false"#).cache)
+    }
+
     func test_validate_againstTheModelsStepAndLimits() {
         assertInvalid(#"{"model": "fake-cfg", "prompt": "x", "width": 72}"#, field: "width", "multiple of 16")
         assertInvalid(#"{"model": "fake-cfg", "prompt": "x", "height": 4096}"#, field: "height", "from 16 to 2048")

@@ -82,6 +82,8 @@ public struct FluxTransformerInput {
     public var txtIds: Tensor                // [L, 3]
     /// This item's LoRAs, applied beside the shared weights (nil: none).
     public var lora: LoRAStack?
+    /// This item's first-block cache across steps (nil: every step is a full pass).
+    public var cache: StepCache?
     public init(hiddenStates: Tensor, encoderHiddenStates: Tensor, pooledProjections: Tensor, timestep: Float,
                 guidance: Float?, imgIds: Tensor, txtIds: Tensor) {
         self.hiddenStates = hiddenStates; self.encoderHiddenStates = encoderHiddenStates
@@ -256,11 +258,13 @@ public final class FluxTransformer: FluxDenoiser {
 
     /// Runs a batch of images that share image size and text length (and so positions). Rows of all items are
     /// stacked so every Linear is one GEMM over the batch; attention runs per item. Returns [S, in_channels] each.
+    ///
+    /// Items with a `StepCache` run the first double block, and where its image-stream residual barely moved since
+    /// that item's last full pass, skip the other blocks: their contribution from that pass is added back instead.
+    /// The remaining blocks run on the items that did not skip, as a smaller batch.
     public func forward(_ inputs: [FluxTransformerInput]) -> [Tensor] {
         let nb = inputs.count
-        let hd = config.attentionHeadDim
         let nTxt = inputs[0].encoderHiddenStates.rows, nImg = inputs[0].hiddenStates.rows
-        let nAll = nTxt + nImg
         for i in inputs {
             precondition(i.encoderHiddenStates.rows == nTxt && i.hiddenStates.rows == nImg, "batch items must share sizes")
         }
@@ -270,42 +274,98 @@ public final class FluxTransformer: FluxDenoiser {
         Ops.siluInPlace(&temb)
         var img = xEmbedder(Ops.stackRows(inputs.map(\.hiddenStates)), rowsPerItem: nImg, loras: loras)          // [B·S, dim]
         var txt = contextEmbedder(Ops.stackRows(inputs.map(\.encoderHiddenStates)), rowsPerItem: nTxt, loras: loras) // [B·L, dim]
-        let (cos, sin) = Self.rope(ids: Ops.stackRows([inputs[0].txtIds, inputs[0].imgIds]), axes: config.axesDimsRope)
+        let rope = Self.rope(ids: Ops.stackRows([inputs[0].txtIds, inputs[0].imgIds]), axes: config.axesDimsRope)
         let width = config.innerDim
+        let shape = BatchShape(nTxt: nTxt, nImg: nImg, cos: rope.cos, sin: rope.sin)
 
-        for b in doubleBlocks {
-            let m = b.norm1(temb, rowsPerItem: 1, loras: loras), mc = b.norm1Context(temb, rowsPerItem: 1, loras: loras)                      // [B, 6·dim]
-            let nI = Ops.layerNormModulate(img, rowsPerItem: nImg, mod: m, shiftChunk: 0, scaleChunk: 1)
-            let nT = Ops.layerNormModulate(txt, rowsPerItem: nTxt, mod: mc, shiftChunk: 0, scaleChunk: 1)
-            let a = b.attn
-            var qi = a.q(nI, rowsPerItem: nImg, loras: loras), ki = a.k(nI, rowsPerItem: nImg, loras: loras)
-            var qt = a.addQ!(nT, rowsPerItem: nTxt, loras: loras), kt = a.addK!(nT, rowsPerItem: nTxt, loras: loras)
-            let vi = a.v(nI, rowsPerItem: nImg, loras: loras), vt = a.addV!(nT, rowsPerItem: nTxt, loras: loras)
-            Ops.headRMSNormInPlace(&qi, headDim: hd, weight: a.normQ)
-            Ops.headRMSNormInPlace(&ki, headDim: hd, weight: a.normK)
-            Ops.headRMSNormInPlace(&qt, headDim: hd, weight: a.normAddQ!)
-            Ops.headRMSNormInPlace(&kt, headDim: hd, weight: a.normAddK!)
-            var oImg = Tensor(zeros: [nb * nImg, width]), oTxt = Tensor(zeros: [nb * nTxt, width])
-            var q = Tensor(zeros: [nAll, width]), k = q, v = q
-            for i in 0..<nb {
-                Ops.copyRows(qt, i * nTxt, into: &q, 0, count: nTxt); Ops.copyRows(qi, i * nImg, into: &q, nTxt, count: nImg)
-                Ops.copyRows(kt, i * nTxt, into: &k, 0, count: nTxt); Ops.copyRows(ki, i * nImg, into: &k, nTxt, count: nImg)
-                Ops.copyRows(vt, i * nTxt, into: &v, 0, count: nTxt); Ops.copyRows(vi, i * nImg, into: &v, nTxt, count: nImg)
-                let o = attend(q: &q, k: &k, v: v, cos: cos, sin: sin)
-                Ops.copyRows(o, 0, into: &oTxt, i * nTxt, count: nTxt)
-                Ops.copyRows(o, nTxt, into: &oImg, i * nImg, count: nImg)
-            }
-            Ops.gatedAddInPlace(&img, a.out!(oImg, rowsPerItem: nImg, loras: loras), rowsPerItem: nImg, mod: m, gateChunk: 2)
-            var h = b.ff1(Ops.layerNormModulate(img, rowsPerItem: nImg, mod: m, shiftChunk: 3, scaleChunk: 4), rowsPerItem: nImg, loras: loras)
-            Ops.geluTanhInPlace(&h)
-            Ops.gatedAddInPlace(&img, b.ff2(h, rowsPerItem: nImg, loras: loras), rowsPerItem: nImg, mod: m, gateChunk: 5)
-
-            Ops.gatedAddInPlace(&txt, a.addOut!(oTxt, rowsPerItem: nTxt, loras: loras), rowsPerItem: nTxt, mod: mc, gateChunk: 2)
-            var hc = b.ffc1(Ops.layerNormModulate(txt, rowsPerItem: nTxt, mod: mc, shiftChunk: 3, scaleChunk: 4), rowsPerItem: nTxt, loras: loras)
-            Ops.geluTanhInPlace(&hc)
-            Ops.gatedAddInPlace(&txt, b.ffc2(hc, rowsPerItem: nTxt, loras: loras), rowsPerItem: nTxt, mod: mc, gateChunk: 5)
+        let caches = inputs.map(\.cache)
+        guard caches.contains(where: { $0 != nil }), let first = doubleBlocks.first else {
+            let out = remainingBlocks(img: img, txt: txt, temb: temb, loras: loras, from: 0, shape: shape)
+            return finalLayer(out, temb: temb, loras: loras, nImg: nImg)
         }
+        // First-block cache: one double block for everyone, then the decision per item.
+        let embedded = img
+        doubleBlock(first, img: &img, txt: &txt, temb: temb, loras: loras, shape: shape)
+        let rowWidth = nImg * width
+        func rows(_ t: Tensor, _ i: Int) -> ArraySlice<Float> { t.data[(i * rowWidth)..<((i + 1) * rowWidth)] }
+        var skip = [Bool](repeating: false, count: nb)
+        for i in 0..<nb {
+            guard let cache = caches[i] else { continue }
+            let residual = zip(rows(img, i), rows(embedded, i)).map { $0 - $1 }
+            skip[i] = cache.decide(firstResidual: residual)
+        }
+        let run = (0..<nb).filter { !skip[$0] }
+        var out = img
+        if !run.isEmpty {
+            let all = run.count == nb
+            func gather(_ t: Tensor, _ per: Int) -> Tensor {
+                all ? t : Ops.stackRows(run.map { Tensor(shape: [per, t.lastDim], data: Array(t.data[($0 * per * t.lastDim)..<(($0 + 1) * per * t.lastDim)])) })
+            }
+            let sub = remainingBlocks(img: gather(img, nImg), txt: gather(txt, nTxt), temb: gather(temb, 1),
+                                      loras: all ? loras : run.map { loras[$0] }, from: 1, shape: shape)
+            for (k, i) in run.enumerated() {
+                Ops.copyRows(sub, k * nImg, into: &out, i * nImg, count: nImg)
+                caches[i]?.store(tailResidual: zip(rows(sub, k), rows(img, i)).map { $0 - $1 })
+            }
+        }
+        for i in 0..<nb where skip[i] {
+            let tail = caches[i]!.tail!
+            out.data.withUnsafeMutableBufferPointer { o in
+                for j in 0..<rowWidth { o[i * rowWidth + j] += tail[j] }
+            }
+        }
+        return finalLayer(out, temb: temb, loras: loras, nImg: nImg)
+    }
 
+    /// What every block of one batch shares: the text and image lengths and the RoPE tables.
+    struct BatchShape { let nTxt: Int, nImg: Int, cos: [Float], sin: [Float] }
+
+    /// One dual-stream block on stacked items: img [B·S, dim] and txt [B·L, dim] in place.
+    func doubleBlock(_ b: DoubleBlock, img: inout Tensor, txt: inout Tensor, temb: Tensor, loras: [LoRAStack?],
+                     shape: BatchShape) {
+        let nb = temb.rows, nTxt = shape.nTxt, nImg = shape.nImg, nAll = nTxt + nImg
+        let hd = config.attentionHeadDim, width = config.innerDim
+        let m = b.norm1(temb, rowsPerItem: 1, loras: loras), mc = b.norm1Context(temb, rowsPerItem: 1, loras: loras)                      // [B, 6·dim]
+        let nI = Ops.layerNormModulate(img, rowsPerItem: nImg, mod: m, shiftChunk: 0, scaleChunk: 1)
+        let nT = Ops.layerNormModulate(txt, rowsPerItem: nTxt, mod: mc, shiftChunk: 0, scaleChunk: 1)
+        let a = b.attn
+        var qi = a.q(nI, rowsPerItem: nImg, loras: loras), ki = a.k(nI, rowsPerItem: nImg, loras: loras)
+        var qt = a.addQ!(nT, rowsPerItem: nTxt, loras: loras), kt = a.addK!(nT, rowsPerItem: nTxt, loras: loras)
+        let vi = a.v(nI, rowsPerItem: nImg, loras: loras), vt = a.addV!(nT, rowsPerItem: nTxt, loras: loras)
+        Ops.headRMSNormInPlace(&qi, headDim: hd, weight: a.normQ)
+        Ops.headRMSNormInPlace(&ki, headDim: hd, weight: a.normK)
+        Ops.headRMSNormInPlace(&qt, headDim: hd, weight: a.normAddQ!)
+        Ops.headRMSNormInPlace(&kt, headDim: hd, weight: a.normAddK!)
+        var oImg = Tensor(zeros: [nb * nImg, width]), oTxt = Tensor(zeros: [nb * nTxt, width])
+        var q = Tensor(zeros: [nAll, width]), k = q, v = q
+        for i in 0..<nb {
+            Ops.copyRows(qt, i * nTxt, into: &q, 0, count: nTxt); Ops.copyRows(qi, i * nImg, into: &q, nTxt, count: nImg)
+            Ops.copyRows(kt, i * nTxt, into: &k, 0, count: nTxt); Ops.copyRows(ki, i * nImg, into: &k, nTxt, count: nImg)
+            Ops.copyRows(vt, i * nTxt, into: &v, 0, count: nTxt); Ops.copyRows(vi, i * nImg, into: &v, nTxt, count: nImg)
+            let o = attend(q: &q, k: &k, v: v, cos: shape.cos, sin: shape.sin)
+            Ops.copyRows(o, 0, into: &oTxt, i * nTxt, count: nTxt)
+            Ops.copyRows(o, nTxt, into: &oImg, i * nImg, count: nImg)
+        }
+        Ops.gatedAddInPlace(&img, a.out!(oImg, rowsPerItem: nImg, loras: loras), rowsPerItem: nImg, mod: m, gateChunk: 2)
+        var h = b.ff1(Ops.layerNormModulate(img, rowsPerItem: nImg, mod: m, shiftChunk: 3, scaleChunk: 4), rowsPerItem: nImg, loras: loras)
+        Ops.geluTanhInPlace(&h)
+        Ops.gatedAddInPlace(&img, b.ff2(h, rowsPerItem: nImg, loras: loras), rowsPerItem: nImg, mod: m, gateChunk: 5)
+
+        Ops.gatedAddInPlace(&txt, a.addOut!(oTxt, rowsPerItem: nTxt, loras: loras), rowsPerItem: nTxt, mod: mc, gateChunk: 2)
+        var hc = b.ffc1(Ops.layerNormModulate(txt, rowsPerItem: nTxt, mod: mc, shiftChunk: 3, scaleChunk: 4), rowsPerItem: nTxt, loras: loras)
+        Ops.geluTanhInPlace(&hc)
+        Ops.gatedAddInPlace(&txt, b.ffc2(hc, rowsPerItem: nTxt, loras: loras), rowsPerItem: nTxt, mod: mc, gateChunk: 5)
+    }
+
+    /// Double blocks from index `from`, then every single-stream block; returns the image rows [B·S, dim].
+    func remainingBlocks(img imgIn: Tensor, txt txtIn: Tensor, temb: Tensor, loras: [LoRAStack?], from: Int,
+                         shape: BatchShape) -> Tensor {
+        var img = imgIn, txt = txtIn
+        for b in doubleBlocks.dropFirst(from) {
+            doubleBlock(b, img: &img, txt: &txt, temb: temb, loras: loras, shape: shape)
+        }
+        let nb = temb.rows, nTxt = shape.nTxt, nImg = shape.nImg, nAll = nTxt + nImg
+        let hd = config.attentionHeadDim, width = config.innerDim
         // Single-stream blocks work on [text; image] per item, items stacked: [B·(L+S), dim].
         var x = Tensor(zeros: [nb * nAll, width])
         for i in 0..<nb {
@@ -330,7 +390,7 @@ public final class FluxTransformer: FluxDenoiser {
                 Ops.copyRows(qa, i * nAll, into: &q, 0, count: nAll)
                 Ops.copyRows(ka, i * nAll, into: &k, 0, count: nAll)
                 Ops.copyRows(va, i * nAll, into: &v, 0, count: nAll)
-                let o = attend(q: &q, k: &k, v: v, cos: cos, sin: sin)
+                let o = attend(q: &q, k: &k, v: v, cos: shape.cos, sin: shape.sin)
                 cat.data.withUnsafeMutableBufferPointer { c in
                     o.data.withUnsafeBufferPointer { op in
                         mlp.data.withUnsafeBufferPointer { mp in
@@ -345,10 +405,14 @@ public final class FluxTransformer: FluxDenoiser {
             }
             Ops.gatedAddInPlace(&x, b.projOut(cat, rowsPerItem: nAll, loras: loras), rowsPerItem: nAll, mod: m, gateChunk: 2)
         }
-
-        // AdaLayerNormContinuous: chunk 0 is scale, chunk 1 is shift.
         var imgOut = Tensor(zeros: [nb * nImg, width])
         for i in 0..<nb { Ops.copyRows(x, i * nAll + nTxt, into: &imgOut, i * nImg, count: nImg) }
+        return imgOut
+    }
+
+    /// AdaLayerNormContinuous (chunk 0 is scale, chunk 1 is shift) and proj_out: [S, in_channels] per item.
+    func finalLayer(_ imgOut: Tensor, temb: Tensor, loras: [LoRAStack?], nImg: Int) -> [Tensor] {
+        let nb = temb.rows
         let mo = normOut(temb, rowsPerItem: 1, loras: loras)
         let y = projOut(Ops.layerNormModulate(imgOut, rowsPerItem: nImg, mod: mo, shiftChunk: 1, scaleChunk: 0), rowsPerItem: nImg, loras: loras)
         let c = y.lastDim

@@ -112,11 +112,25 @@ public struct GenerationRequest: Sendable {
     public var lora: LoRAStack?
     /// Previews of the current x0 estimate of the first image every this many steps (nil: none).
     public var previewEvery: Int?
+    /// First-block step caching (`StepCache`): the relative change of the first block's residual below which a step
+    /// skips the other blocks. nil or 0: every step is a full pass.
+    public var cacheThreshold: Double?
 
     public init(prompt: String, width: Int, height: Int, steps: Int, guidance: Double, seed: UInt64, numImages: Int = 1) {
         self.prompt = prompt; self.width = width; self.height = height; self.steps = steps
         self.guidance = guidance; self.seed = seed; self.numImages = numImages
     }
+}
+
+/// What one request of a batch produced: its images and how much transformer work they took.
+public struct GenerationOutput {
+    public var images: [Tensor]
+    /// Transformer calls made for this request's images (steps × images, × 2 with true CFG), and how many of them
+    /// skipped all but the first block through the step cache.
+    public var transformerPasses: Int
+    public var cachedPasses: Int
+    /// Transformer calls that ran every block.
+    public var fullPasses: Int { transformerPasses - cachedPasses }
 }
 
 /// Receives previews from `generateBatch`: (request index, step, image [3, h, w] in [0, 1]).
@@ -367,8 +381,14 @@ public final class FluxPipeline {
     /// (A struct rather than a closure parameter, so a trailing closure always means `progress`.)
     public func generateBatch(_ reqs: [GenerationRequest], previews: PreviewCallback? = nil,
                               progress: ((Int, Int, Int) -> Bool)? = nil) -> [Result<[Tensor], Error>] {
+        generateBatchOutputs(reqs, previews: previews, progress: progress).map { $0.map(\.images) }
+    }
+
+    /// `generateBatch` with each request's transformer pass counts.
+    public func generateBatchOutputs(_ reqs: [GenerationRequest], previews: PreviewCallback? = nil,
+                                     progress: ((Int, Int, Int) -> Bool)? = nil) -> [Result<GenerationOutput, Error>] {
         let preview = previews?.call
-        var results = [Result<[Tensor], Error>?](repeating: nil, count: reqs.count)
+        var results = [Result<GenerationOutput, Error>?](repeating: nil, count: reqs.count)
         for (i, r) in reqs.enumerated() {
             do {
                 try validate(r)
@@ -393,6 +413,8 @@ public final class FluxPipeline {
             let req: Int; var x: Tensor; let cond: (sequence: Tensor, pooled: Tensor); let uncond: (sequence: Tensor, pooled: Tensor)?
             /// Inpainting: the image latents, the noise and the packed mask (1 = repaint).
             var inpaint: (image: Tensor, noise: Tensor, mask: Tensor)? = nil
+            /// Step caches of the conditional and unconditional streams, when the request asks for caching.
+            var cache: (cond: StepCache, uncond: StepCache)? = nil
         }
         var slots: [Slot] = []
         var uncondCache: [String: (sequence: Tensor, pooled: Tensor)] = [:]
@@ -431,10 +453,14 @@ public final class FluxPipeline {
                 } else {
                     slots.append(Slot(req: i, x: x, cond: cond, uncond: uncond))
                 }
+                if let t = r.cacheThreshold, t > 0 {
+                    slots[slots.count - 1].cache = (StepCache(threshold: Float(t)), StepCache(threshold: Float(t)))
+                }
             }
         }
         let txtIds = Tensor(zeros: [slots[0].cond.sequence.rows, 3])
         var canceled = Set<Int>()
+        var passes = [Int](repeating: 0, count: reqs.count)
 
         for (step, t) in timesteps.enumerated() {
             // Transformer items: each active slot's conditional pass, and its unconditional pass where it has one.
@@ -447,13 +473,19 @@ public final class FluxPipeline {
                                                  pooledProjections: s.cond.pooled, timestep: t / 1000, guidance: g,
                                                  imgIds: imgIds, txtIds: txtIds)
                 input.lora = lora
+                // The last step, which lands on the image, always runs in full (as TeaCache does).
+                let last = step + 1 == timesteps.count
+                input.cache = last ? nil : s.cache?.cond
                 inputs.append(input)
                 owners.append((si, false))
+                passes[s.req] += 1
                 if let u = s.uncond {
                     input.encoderHiddenStates = u.sequence
                     input.pooledProjections = u.pooled
+                    input.cache = last ? nil : s.cache?.uncond
                     inputs.append(input)
                     owners.append((si, true))
+                    passes[s.req] += 1
                 }
             }
             var velocities: [Tensor] = []
@@ -520,7 +552,10 @@ public final class FluxPipeline {
         }
         for i in live {
             if canceled.contains(i) { results[i] = .failure(CancellationError()); continue }
-            results[i] = .success(slots.filter { $0.req == i }.map { decode($0.x, latentHeight: lh, latentWidth: lw) })
+            let mine = slots.filter { $0.req == i }
+            let cached = mine.reduce(0) { $0 + ($1.cache.map { $0.cond.skippedPasses + $0.uncond.skippedPasses } ?? 0) }
+            results[i] = .success(GenerationOutput(images: mine.map { decode($0.x, latentHeight: lh, latentWidth: lw) },
+                                                   transformerPasses: passes[i], cachedPasses: cached))
         }
         return results.map { $0! }
     }
