@@ -53,7 +53,7 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
     static func answersFromMemory(_ handler: Route.Handler) -> Bool {
         switch handler {
         case .healthz, .readyz, .listModels, .getModel, .openapi: return true
-        case .getJob, .generate, .listJobs, .cancelJob, .jobImage, .jobEvents, .metrics: return false
+        case .getJob, .generate, .upload, .listJobs, .cancelJob, .jobImage, .jobEvents, .metrics: return false
         }
     }
 
@@ -112,6 +112,7 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
                           _ respond: @escaping @Sendable (HTTPResponse) -> Void) throws {
         switch handler {
         case .generate: try generate(request, respond: respond)
+        case .upload: respond(try upload(request))
         case .listJobs: respond(try listJobs(request))
         case .getJob: respond(try getJob(params["id"]!))
         case .cancelJob: respond(try cancelJob(params["id"]!))

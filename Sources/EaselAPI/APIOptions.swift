@@ -16,6 +16,9 @@ public struct APIOptions: Sendable {
     /// Where request images are kept (nil: image inputs refused) and the LoRA folder (nil: LoRAs refused).
     public var inputs: InputStore?
     public var loras: LoRALibrary?
+    /// `uploads.max_bytes`: the largest PNG `POST /v1/uploads` takes; how long an upload is kept unused (`queue.retention_hours`).
+    public var maxUploadBytes = 16 * 1024 * 1024
+    public var uploadRetention: TimeInterval = 24 * 3600
     /// Latest previews of running jobs, shared with the executors.
     public var previews = PreviewHub()
 
@@ -27,6 +30,8 @@ public struct APIOptions: Sendable {
         imageURLBase = config.imageURLBase
         allowPrivateNetworks = config.allowPrivateNetworks
         inputs = InputStore(dataDir: config.dataDir)
-        loras = config.loraDir.map { LoRALibrary(directory: $0, cacheBytes: config.loraCacheMB << 20) }
+        maxUploadBytes = config.maxUploadBytes
+        uploadRetention = config.retentionHours * 3600
+        loras = config.loraLibrary()
     }
 }

@@ -43,7 +43,7 @@ public final class EaselDaemon: @unchecked Sendable {
             for id in recovery.canceled { logger.info("job canceled after restart", metadata: ["job_id": "\(id)"]) }
         }
         let registry = registry ?? ModelRegistry(configs: config.models, logger: logger)
-        let loras = config.loraDir.map { LoRALibrary(directory: $0, cacheBytes: config.loraCacheMB << 20) }
+        let loras = config.loraLibrary()
         let previews = PreviewHub()
         self.registry = registry
         let metrics = self.metrics
@@ -71,7 +71,11 @@ public final class EaselDaemon: @unchecked Sendable {
             metrics.increment(Metrics.webhookDeliveries, [("result", label)])
         }
         webhookSender = try WebhookSender(store: store, options: hookOptions)
-        pruner = Pruner(store: store)
+        let inputs = InputStore(dataDir: config.dataDir), retention = config.retentionHours * 3600
+        pruner = Pruner(store: store) { store in
+            let removed = Self.pruneInputs(inputs, store: store, retention: retention, now: Date())
+            if !removed.isEmpty { logger.info("pruned request images", metadata: ["count": "\(removed.count)"]) }
+        }
         var apiOptions = APIOptions(config: config)
         apiOptions.loras = loras   // one cache: the validator checks names, the executor loads
         apiOptions.previews = previews
@@ -108,6 +112,19 @@ public final class EaselDaemon: @unchecked Sendable {
     }
 
     public var port: Int { lock.withLock { server?.port ?? 0 } }
+
+    /// One pass of request-image pruning, as the pruner runs it after the jobs: uploads and request images last used
+    /// more than the retention ago that no kept job names. Returns the removed ids.
+    @discardableResult
+    public func pruneInputs(now: Date = Date()) -> [String] {
+        Self.pruneInputs(InputStore(dataDir: config.dataDir), store: store, retention: config.retentionHours * 3600, now: now)
+    }
+
+    static func pruneInputs(_ inputs: InputStore, store: JobStore, retention: TimeInterval, now: Date) -> [String] {
+        // Nothing is removed when the jobs cannot be read: a file a job needs must never go.
+        guard let kept = try? store.inputs(containing: "sha256:") else { return [] }
+        return inputs.prune(retention: retention, referenced: Set(kept.flatMap(InputStore.ids(in:))), now: now)
+    }
 
     /// Graceful stop: answer held requests, stop accepting and finish in-flight ones, let each lane record the batch
     /// it is running, stop the webhook sender (pending deliveries stay stored) and close the store.

@@ -9,6 +9,7 @@ public struct GenerateRequestValidator {
     public static let fields: [String] = [
         "model", "prompt", "negative_prompt", "width", "height", "steps", "guidance", "seed", "num_images", "image",
         "mask", "strength", "loras", "output_format", "webhook_url", "priority", "timeout_s", "metadata", "previews",
+        "cache",
     ]
     static let fieldSet = Set(fields)
 
@@ -56,11 +57,19 @@ public struct GenerateRequestValidator {
         }
 
         // Image-to-image and inpainting: PNG data URIs, decoded here so that a bad image is this request's 400.
+        // Either a data URI or the id of an earlier upload.
+        func pngBytes(_ s: String, field: String) throws -> Data {
+            guard s.hasPrefix("sha256:") else { return try InputStore.decodeDataURI(s, field: field) }
+            guard let inputs, inputs.has(s), let data = try? inputs.get(s) else {
+                throw APIError.invalid(field, "no upload \"\(s.prefix(80))\" (POST /v1/uploads; an upload unused for queue.retention_hours is removed)")
+            }
+            return data
+        }
         var imagePNG: Data?, imageSize: (width: Int, height: Int)?
         if let v = value("image") {
-            guard let s = v.stringValue else { throw APIError.invalid("image", "image must be a string (a data:image/png;base64,… URI)") }
+            guard let s = v.stringValue else { throw APIError.invalid("image", "image must be a string (a data:image/png;base64,… URI or an upload id)") }
             guard inputs != nil else { throw APIError.invalid("image", "this server does not take image inputs") }
-            let png = try InputStore.decodeDataURI(s, field: "image")
+            let png = try pngBytes(s, field: "image")
             let t: Tensor
             do { t = try ImageInput.image(png: png, maxPixels: limits.maxWidth * limits.maxHeight) } catch {
                 throw APIError.invalid("image", "image is not a readable PNG within \(limits.maxWidth)x\(limits.maxHeight) pixels: \(error)")
@@ -71,8 +80,8 @@ public struct GenerateRequestValidator {
         var maskPNG: Data?
         if let v = value("mask") {
             guard let size = imageSize else { throw APIError.invalid("mask", "mask needs an image") }
-            guard let s = v.stringValue else { throw APIError.invalid("mask", "mask must be a string (a data:image/png;base64,… URI)") }
-            let png = try InputStore.decodeDataURI(s, field: "mask")
+            guard let s = v.stringValue else { throw APIError.invalid("mask", "mask must be a string (a data:image/png;base64,… URI or an upload id)") }
+            let png = try pngBytes(s, field: "mask")
             let t: Tensor
             do { t = try ImageInput.mask(png: png, maxPixels: limits.maxWidth * limits.maxHeight) } catch {
                 throw APIError.invalid("mask", "mask is not a readable PNG: \(error)")
@@ -111,7 +120,7 @@ public struct GenerateRequestValidator {
                     }
                     scale = x
                 }
-                guard let loras else { throw APIError.invalid("loras", "this server has no LoRA folder configured (loras.dir)") }
+                guard let loras else { throw APIError.invalid("loras", "this server takes no LoRAs (no loras.dir, LoRA URLs off)") }
                 try loras.check(name: path, field: "\(field).path")
                 refs.append(.init(path: path, scale: scale))
             }
@@ -238,6 +247,28 @@ public struct GenerateRequestValidator {
             if b { spec.previews = true }
         }
         spec.loras = loraRefs
+        if let v = json["cache"] {
+            switch v {
+            case .null, .bool(false): spec.cache = nil
+            case .bool(true): spec.cache = .init(threshold: model.cacheThreshold ?? StepCache.defaultThreshold)
+            case .object(let members):
+                if let unknown = members.first(where: { $0.0 != "threshold" }) {
+                    throw APIError.invalid("cache", "unknown field \"cache.\(unknown.0)\"")
+                }
+                var t = model.cacheThreshold ?? StepCache.defaultThreshold
+                if let tv = v["threshold"], tv != .null {
+                    guard let x = tv.doubleValue, x.isFinite, x >= 0, x <= 1 else {
+                        throw APIError.invalid("cache", "cache.threshold must be a number from 0 to 1")
+                    }
+                    t = x
+                }
+                spec.cache = t > 0 ? .init(threshold: t) : nil
+            default:
+                throw APIError.invalid("cache", "cache must be an object {\"threshold\": …}, true or false")
+            }
+        } else if let t = model.cacheThreshold, t > 0 {
+            spec.cache = .init(threshold: t)
+        }
         if let store = inputs {
             do {
                 spec.image = try imagePNG.map(store.put)

@@ -39,6 +39,22 @@ public enum OpenAPIDocument {
         }
       }
     },
+    "/v1/uploads": {
+      "post": {
+        "operationId": "upload", "summary": "Upload a PNG for image-to-image or inpainting",
+        "description": "The raw PNG is the body. The answer's id can be a generate request's image or mask. An upload is kept while any kept job names it, and for queue.retention_hours after its last use.",
+        "requestBody": {"required": true, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": {
+          "201": {"description": "Stored", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["id", "content_type", "bytes", "width", "height", "expires_at"],
+            "properties": {"id": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}, "content_type": {"type": "string"},
+                           "bytes": {"type": "integer"}, "width": {"type": "integer"}, "height": {"type": "integer"},
+                           "expires_at": {"type": "string", "format": "date-time", "description": "When it is removed if no job uses it"}}}}}},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+          "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
     "/v1/jobs": {
       "get": {
         "operationId": "listJobs", "summary": "List jobs, newest first",
@@ -170,11 +186,12 @@ public enum OpenAPIDocument {
           "guidance": {"type": "number", "minimum": 0, "maximum": 100},
           "seed": {"type": "integer", "minimum": 0, "maximum": 18446744073709551615, "description": "Random when absent; image i uses seed + i"},
           "num_images": {"type": "integer", "minimum": 1, "maximum": 8, "default": 1},
-          "image": {"type": "string", "pattern": "^data:image/png;base64,", "description": "Image-to-image / inpainting source: a PNG as a data URI. Its size is the output size (width and height, if given, must match; sides multiples of the model's size step, within its limits)"},
-          "mask": {"type": "string", "pattern": "^data:image/png;base64,", "description": "Inpainting mask (needs image, same size): a PNG data URI; luminance ≥ 50 % (white) is repainted, the rest kept"},
+          "image": {"type": "string", "pattern": "^(data:image/png;base64,|sha256:)", "description": "Image-to-image / inpainting source: a PNG as a data URI, or the id of a POST /v1/uploads. Its size is the output size (width and height, if given, must match; sides multiples of the model's size step, within its limits)"},
+          "mask": {"type": "string", "pattern": "^(data:image/png;base64,|sha256:)", "description": "Inpainting mask (needs image, same size): a PNG data URI or an upload id; luminance ≥ 50 % (white) is repainted, the rest kept"},
           "strength": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.6, "description": "With image: the part of the denoising schedule that runs (FluxImg2ImgPipeline's strength)"},
-          "loras": {"type": "array", "maxItems": 8, "description": "LoRAs for this request only, stacked; jobs with different LoRAs still share a batch", "items": {"type": "object", "required": ["path"], "additionalProperties": false, "properties": {"path": {"type": "string", "maxLength": 255, "description": "A .safetensors file name inside the server's loras.dir (diffusers/PEFT or kohya FLUX keys)"}, "scale": {"type": "number", "minimum": -10, "maximum": 10, "default": 1}}}},
+          "loras": {"type": "array", "maxItems": 8, "description": "LoRAs for this request only, stacked; jobs with different LoRAs still share a batch", "items": {"type": "object", "required": ["path"], "additionalProperties": false, "properties": {"path": {"type": "string", "maxLength": 2048, "description": "A .safetensors file name (at most 255 bytes) inside the server's loras.dir, or an https URL fetched once through the SSRF guard (loras.allow_urls); diffusers/PEFT or kohya FLUX keys"}, "scale": {"type": "number", "minimum": -10, "maximum": 10, "default": 1}}}},
           "previews": {"type": "boolean", "default": false, "description": "SSE preview events (a small PNG data URI of the x0 estimate) while the job runs"},
+          "cache": {"description": "Step caching (First-Block-Cache class): skip all but the first transformer block on steps where its residual changed by less than threshold (relative L1). {} or true: the model's threshold, else 0.1; false or 0: off. Default: the model's config", "oneOf": [{"type": "boolean"}, {"type": "object", "additionalProperties": false, "properties": {"threshold": {"type": "number", "minimum": 0, "maximum": 1}}}]},
           "output_format": {"type": "string", "enum": ["png"], "default": "png"},
           "webhook_url": {"type": "string", "format": "uri", "maxLength": 2048},
           "priority": {"type": "string", "enum": ["high", "normal", "low"], "default": "normal"},
@@ -201,7 +218,9 @@ public enum OpenAPIDocument {
             "seed": {"type": "integer"}, "content_type": {"type": "string"}}}},
           "error": {"type": ["object", "null"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
           "metrics": {"type": "object", "properties": {"queue_ms": {"type": ["integer", "null"]},
-                      "inference_ms": {"type": ["integer", "null"]}, "batch_size": {"type": ["integer", "null"]}}},
+                      "inference_ms": {"type": ["integer", "null"]}, "batch_size": {"type": ["integer", "null"]},
+                      "transformer_passes": {"type": "integer", "description": "Transformer calls of the job's images (steps x images, x 2 with true CFG); once succeeded"},
+                      "cached_passes": {"type": "integer", "description": "Of those, the calls the step cache cut short after the first block"}}},
           "metadata": {"type": "object"},
           "webhook": {"type": ["object", "null"], "properties": {
             "url": {"type": "string"}, "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},

@@ -2,7 +2,7 @@
 /// `{index}.png`) and what handles it.
 public struct Route: Sendable, Equatable {
     public enum Handler: String, Sendable, CaseIterable {
-        case generate, listJobs, getJob, cancelJob, jobImage, jobEvents, listModels, getModel
+        case generate, upload, listJobs, getJob, cancelJob, jobImage, jobEvents, listModels, getModel
         case healthz, readyz, metrics, openapi
     }
 

@@ -8,6 +8,7 @@ public struct Router: Sendable {
 
     public static let routes: [Route] = [
         Route("POST", "/v1/generate", .generate),
+        Route("POST", "/v1/uploads", .upload),
         Route("GET", "/v1/jobs", .listJobs),
         Route("GET", "/v1/jobs/{id}", .getJob),
         Route("DELETE", "/v1/jobs/{id}", .cancelJob),

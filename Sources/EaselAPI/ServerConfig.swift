@@ -26,6 +26,13 @@ public struct ServerConfig: Sendable {
     /// `loras.dir`: the folder requests pick LoRA files from (nil: LoRAs refused); `loras.cache_mb`: parsed LoRAs kept.
     public var loraDir: URL?
     public var loraCacheMB = 512
+    /// `loras.allow_urls`, `max_download_mb`, `disk_cache_mb`, `allow_http`: LoRAs named by URL.
+    public var loraAllowURLs = true
+    public var loraMaxDownloadMB = 512
+    public var loraDiskCacheMB = 4096
+    public var loraAllowHTTP = false
+    /// `uploads.max_bytes`: the largest PNG `POST /v1/uploads` takes.
+    public var maxUploadBytes = 16 * 1024 * 1024
 
     public init(dataDir: URL, models: [ModelConfig] = []) {
         self.dataDir = dataDir
@@ -66,7 +73,7 @@ public struct ServerConfig: Sendable {
     public static func parse(_ json: JSONValue, baseDirectory: URL, environment: [String: String] = [:],
                              overrides: Overrides = Overrides(), source: String = "config") throws -> ServerConfig {
         let reader = ConfigReader(source: source, base: baseDirectory)
-        let root = try reader.object(json, "", allowed: ["server", "auth", "queue", "webhooks", "loras", "models"])
+        let root = try reader.object(json, "", allowed: ["server", "auth", "queue", "webhooks", "loras", "uploads", "models"])
         var c = ServerConfig(dataDir: reader.resolve("data"))
 
         if let server = try root["server"].map({ try reader.object($0, "server", allowed: [
@@ -113,9 +120,17 @@ public struct ServerConfig: Sendable {
                 c.allowPrivateNetworks = try reader.bool(v, "webhooks.allow_private_networks")
             }
         }
-        if let loras = try root["loras"].map({ try reader.object($0, "loras", allowed: ["dir", "cache_mb"]) }) {
+        if let loras = try root["loras"].map({ try reader.object($0, "loras", allowed: [
+            "dir", "cache_mb", "allow_urls", "max_download_mb", "disk_cache_mb", "allow_http"]) }) {
             if let v = loras["dir"], v != .null { c.loraDir = reader.resolve(try reader.string(v, "loras.dir")) }
             if let v = loras["cache_mb"] { c.loraCacheMB = try reader.int(v, "loras.cache_mb", 1...(1 << 20)) }
+            if let v = loras["allow_urls"] { c.loraAllowURLs = try reader.bool(v, "loras.allow_urls") }
+            if let v = loras["max_download_mb"] { c.loraMaxDownloadMB = try reader.int(v, "loras.max_download_mb", 1...(1 << 16)) }
+            if let v = loras["disk_cache_mb"] { c.loraDiskCacheMB = try reader.int(v, "loras.disk_cache_mb", 1...(1 << 24)) }
+            if let v = loras["allow_http"] { c.loraAllowHTTP = try reader.bool(v, "loras.allow_http") }
+        }
+        if let uploads = try root["uploads"].map({ try reader.object($0, "uploads", allowed: ["max_bytes"]) }) {
+            if let v = uploads["max_bytes"] { c.maxUploadBytes = try reader.int(v, "uploads.max_bytes", 1...(1 << 30)) }
         }
         guard let models = root["models"], case .array(let list) = models, !list.isEmpty else {
             throw Error("\(source): \"models\" must be a non-empty array")
@@ -148,4 +163,21 @@ public struct ServerConfig: Sendable {
     }
 
     public var imageURLBase: String { publicURL ?? "" }
+}
+
+extension ServerConfig {
+    /// The LoRA folder and URL policy this config describes (nil: requests may name no LoRA at all).
+    public func loraLibrary() -> LoRALibrary? {
+        var urls: LoRAURLPolicy?
+        if loraAllowURLs {
+            var p = LoRAURLPolicy(cacheDirectory: dataDir.appendingPathComponent("lora-downloads", isDirectory: true))
+            p.maxBytes = loraMaxDownloadMB << 20
+            p.diskCacheBytes = loraDiskCacheMB << 20
+            p.allowHTTP = loraAllowHTTP
+            p.allowPrivateNetworks = allowPrivateNetworks
+            urls = p
+        }
+        guard loraDir != nil || urls != nil else { return nil }
+        return LoRALibrary(directory: loraDir, cacheBytes: loraCacheMB << 20, urls: urls)
+    }
 }

@@ -8,17 +8,23 @@ public final class Pruner: Sendable {
     private let interval: TimeInterval
     private let queue = DispatchQueue(label: "easel.jobs.pruner")
     private let timer = Mutex<(any DispatchSourceTimer)?>(nil)
+    /// Runs after each pass over the jobs (the daemon prunes request images there).
+    private let after: @Sendable (JobStore) -> Void
 
-    public init(store: JobStore, interval: TimeInterval = 600) {
+    public init(store: JobStore, interval: TimeInterval = 600, after: @escaping @Sendable (JobStore) -> Void = { _ in }) {
         self.store = store
         self.interval = interval
+        self.after = after
     }
 
     public func start() {
-        timer.withLock { [queue, interval, store] slot in
+        timer.withLock { [queue, interval, store, after] slot in
             let timer = DispatchSource.makeTimerSource(queue: queue)
             timer.schedule(deadline: .now(), repeating: interval, leeway: .seconds(5))
-            timer.setEventHandler { _ = try? store.prune() }
+            timer.setEventHandler {
+                _ = try? store.prune()
+                after(store)
+            }
             timer.resume()
             slot = timer
         }

@@ -53,7 +53,6 @@ final class EditAPITests: XCTestCase {
         let bad: [(String, String)] = [
             (#"{\#(m), "loras": [{"path": "missing.safetensors"}]}"#, "loras[0].path"),
             (#"{\#(m), "loras": [{"path": "../a.safetensors"}]}"#, "loras[0].path"),
-            (#"{\#(m), "loras": [{"path": "https://example.com/x.safetensors"}]}"#, "loras[0].path"),
             (#"{\#(m), "loras": [{"path": "a.safetensors", "scale": "big"}]}"#, "loras[0].scale"),
             (#"{\#(m), "image": "\#(image)", "strength": 0}"#, "strength"),
             (#"{\#(m), "image": "\#(image)", "strength": 1.5}"#, "strength"),
@@ -126,6 +125,156 @@ final class EditAPITests: XCTestCase {
         XCTAssertLessThan(err / Double(64 * 28 * 3), 0.03, "kept region stays the source image")
         let sizes = jobs.values.compactMap { $0["metrics"]?["batch_size"]?.intValue }
         XCTAssertGreaterThan(sizes.max() ?? 0, 1, "jobs with different LoRAs ran batched: \(sizes)")
+    }
+
+    /// Step caching through the API: the model's config turns it on, a request can turn it off, and each job's
+    /// metrics count its transformer passes and the cached ones (true CFG: two passes per step).
+    func testStepCacheFromTheModelConfigIsCountedInTheJobMetrics() throws {
+        let daemon = try makeDaemon { c in for i in c.models.indices { c.models[i].cacheThreshold = 0.15 } }
+        defer { daemon.stop() }
+        let port = try daemon.start()
+        let m = #""model": "easel-shapes", "prompt": "\#(goodPrompt)", "seed": 5, "steps": 28"#
+        var jobs: [JSONValue] = []
+        for body in [#"{\#(m)}"#, #"{\#(m), "cache": false}"#] {
+            let a = try LoopbackClient.json(port: port, "POST", "/v1/generate", body, headers: [("Prefer", "wait=60")])
+            XCTAssertEqual(a.status, 200, a.text)
+            jobs.append(a.json)
+        }
+        XCTAssertEqual(jobs[0]["input"]?["cache"]?["threshold"]?.doubleValue, 0.15, "the model's threshold, echoed")
+        XCTAssertNil(jobs[1]["input"]?["cache"], "turned off by the request")
+        for j in jobs {
+            XCTAssertEqual(j["status"]?.stringValue, "succeeded", "\(j)")
+            XCTAssertEqual(j["metrics"]?["transformer_passes"]?.intValue, 56, "\(j)")
+        }
+        let cached = jobs[0]["metrics"]?["cached_passes"]?.intValue ?? 0
+        XCTAssertGreaterThanOrEqual(cached, 56 / 3, "at least a third of the passes skipped: \(cached)")
+        XCTAssertEqual(jobs[1]["metrics"]?["cached_passes"]?.intValue, 0)
+        // Read back from the store, not only from the finishing write.
+        let again = try LoopbackClient.request(port: port, "GET", "/v1/jobs/\(jobs[0]["id"]!.stringValue!)").json
+        XCTAssertEqual(again["metrics"]?["cached_passes"]?.intValue, cached)
+    }
+
+    /// POST /v1/uploads: a PNG body becomes an id a request can use as `image` or `mask`; bad uploads are clear
+    /// errors; uploads and request images are pruned once unused for the retention, never while a kept job names them.
+    func testUploadsFeedImageToImageAndArePrunedOnlyWhenUnused() throws {
+        let daemon = try makeDaemon { $0.maxUploadBytes = 4000 }
+        defer { daemon.stop() }
+        let port = try daemon.start()
+        var rgb = [UInt8](repeating: 0, count: 64 * 64 * 3)
+        for i in 0..<rgb.count { rgb[i] = UInt8((i / 3) % 64 * 3) }
+        let png = try PNGEncoder.encode(rgb: rgb, width: 64, height: 64)
+        XCTAssertLessThan(png.count, 4000)
+        func upload(_ body: Data, type: String = "image/png") throws -> Answer {
+            try LoopbackClient.request(port: port, "POST", "/v1/uploads", headers: [("Content-Type", type)], body: body)
+        }
+        let up = try upload(png)
+        XCTAssertEqual(up.status, 201, up.text)
+        let id = try XCTUnwrap(up.json["id"]?.stringValue)
+        XCTAssertTrue(id.hasPrefix("sha256:") && id.count == 71, id)
+        XCTAssertEqual(up.json["width"]?.intValue, 64)
+        XCTAssertEqual(up.json["bytes"]?.intValue, png.count)
+        XCTAssertEqual(try upload(png).json["id"]?.stringValue, id, "content-addressed: the same bytes, the same id")
+
+        XCTAssertEqual(try upload(png, type: "image/jpeg").status, 415)
+        XCTAssertEqual(try upload(Data("not a png".utf8)).status, 400)
+        XCTAssertEqual(try upload(Data()).status, 400)
+        var noisy = [UInt8](repeating: 0, count: 64 * 64 * 3)
+        var g: UInt64 = 1
+        for i in noisy.indices { g = g &* 6364136223846793005 &+ 1; noisy[i] = UInt8(truncatingIfNeeded: g >> 56) }
+        let big = try upload(try PNGEncoder.encode(rgb: noisy, width: 64, height: 64))
+        XCTAssertEqual(big.status, 413, big.text)
+        XCTAssertEqual(big.json["error"]?["code"]?.stringValue, "payload_too_large")
+
+        let m = #""model": "easel-shapes", "prompt": "\#(goodPrompt)", "seed": 2"#
+        let missing = "sha256:" + String(repeating: "0", count: 64)
+        let bad = try LoopbackClient.json(port: port, "POST", "/v1/generate", #"{\#(m), "image": "\#(missing)"}"#)
+        XCTAssertEqual(bad.status, 400)
+        XCTAssertEqual(bad.errorField, "image")
+        let job = try LoopbackClient.json(port: port, "POST", "/v1/generate", #"{\#(m), "image": "\#(id)", "strength": 0.5}"#,
+                                          headers: [("Prefer", "wait=60")])
+        XCTAssertEqual(job.status, 200, job.text)
+        XCTAssertEqual(job.json["status"]?.stringValue, "succeeded", job.text)
+        XCTAssertEqual(job.json["input"]?["image"]?.stringValue, id)
+
+        // A second upload no job uses; both are older than the retention two days from now.
+        rgb[0] = 255
+        let unused = try XCTUnwrap(try upload(try PNGEncoder.encode(rgb: rgb, width: 64, height: 64)).json["id"]?.stringValue)
+        let store = InputStore(dataDir: daemon.config.dataDir)
+        XCTAssertTrue(store.has(unused))
+        XCTAssertEqual(daemon.pruneInputs(), [], "nothing is older than the retention yet")
+        let later = Date().addingTimeInterval(2 * 86400)
+        XCTAssertEqual(daemon.pruneInputs(now: later), [unused], "the unused upload goes; the one a job names stays")
+        XCTAssertTrue(store.has(id))
+        XCTAssertFalse(store.has(unused))
+        // What keeps it: the kept job that names it. Without any reference it would go too.
+        XCTAssertEqual(try daemon.store.inputs(containing: "sha256:").flatMap(InputStore.ids(in:)), [id])
+        XCTAssertEqual(store.prune(retention: 86400, referenced: [], now: later), [id])
+        XCTAssertFalse(store.has(id))
+    }
+
+    /// LoRAs named by URL: fetched once through the SSRF guard (loopback allowed here only because the test turns
+    /// private networks and plain http on), cached on disk by the URL's hash, size-capped; a URL that cannot be
+    /// fetched fails its job alone with a clear error.
+    func testLoRAURLsAreFetchedOnceCappedAndFailClearly() throws {
+        let file = try makeTempDir(#function + "-src").appendingPathComponent("a.safetensors")
+        try Self.writeLoRA(file, seed: 1)
+        let lora = try Data(contentsOf: file)
+        let server = try WebhookReceiver(script: [
+            .init(status: 200, body: lora), .init(status: 404), .init(status: 200, body: Data(count: 3 << 20)),
+        ])
+        defer { server.close() }
+        let daemon = try makeDaemon { c in
+            c.allowPrivateNetworks = true
+            c.loraAllowHTTP = true
+            c.loraMaxDownloadMB = 2
+        }
+        defer { daemon.stop() }
+        let port = try daemon.start()
+        let base = "http://127.0.0.1:\(server.port)"
+        let m = #""model": "easel-shapes", "prompt": "\#(goodPrompt)", "seed": 3"#
+        func run(_ extra: String) throws -> JSONValue {
+            let a = try LoopbackClient.json(port: port, "POST", "/v1/generate", #"{\#(m)\#(extra)}"#, headers: [("Prefer", "wait=60")])
+            XCTAssertEqual(a.status, 200, a.text)
+            return a.json
+        }
+        let first = try run(#", "loras": [{"path": "\#(base)/a.safetensors"}]"#)
+        XCTAssertEqual(first["status"]?.stringValue, "succeeded", "\(first)")
+        let second = try run(#", "loras": [{"path": "\#(base)/a.safetensors", "scale": 1}]"#)
+        XCTAssertEqual(second["status"]?.stringValue, "succeeded", "\(second)")
+        XCTAssertEqual(server.requests.count, 1, "fetched once")
+        XCTAssertEqual(server.requests.first?.path, "/a.safetensors")
+
+        // The image is the one the same file gives when loaded from disk.
+        func pixels(_ job: JSONValue) throws -> [Float] {
+            try ImageInput.image(png: try LoopbackClient.request(port: port, "GET", "/v1/jobs/\(job["id"]!.stringValue!)/images/0.png").body).data
+        }
+        var r = GenerationRequest(prompt: goodPrompt, width: 64, height: 64, steps: sharedShapes.defaults.steps,
+                                  guidance: sharedShapes.defaults.guidance, seed: 3)
+        r.lora = LoRAStack([.init(adapter: try LoRALoader.load(url: file, targets: sharedShapes.loraTargets), scale: 1)])
+        let t = try sharedShapes.generate(r)[0]
+        let solo = try ImageInput.image(png: try PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: t), width: 64, height: 64)).data
+        XCTAssertGreaterThanOrEqual(psnr(try pixels(first), solo), 45)
+
+        let missing = try run(#", "loras": [{"path": "\#(base)/missing.safetensors"}]"#)
+        XCTAssertEqual(missing["status"]?.stringValue, "failed")
+        XCTAssertEqual(missing["error"]?["code"]?.stringValue, "invalid_lora")
+        XCTAssertTrue(missing["error"]?["message"]?.stringValue?.contains("HTTP 404") ?? false, "\(missing)")
+        let huge = try run(#", "loras": [{"path": "\#(base)/huge.safetensors"}]"#)
+        XCTAssertEqual(huge["status"]?.stringValue, "failed")
+        XCTAssertTrue(huge["error"]?["message"]?.stringValue?.contains("larger than") ?? false, "\(huge)")
+        XCTAssertEqual(try run("")["status"]?.stringValue, "succeeded", "the queue goes on")
+
+        // Refused at submission: a scheme other than http(s), and (default policy) http or a private address.
+        let strict = try makeDaemon(#function + "-strict")
+        defer { strict.stop() }
+        let sp = try strict.start()
+        for (path, needle) in [("ftp://example.com/a.safetensors", "https"), ("\(base)/a.safetensors", "https"),
+                               ("https://127.0.0.1:\(server.port)/a.safetensors", "not allowed")] {
+            let a = try LoopbackClient.json(port: sp, "POST", "/v1/generate", #"{\#(m), "loras": [{"path": "\#(path)"}]}"#)
+            XCTAssertEqual(a.status, 400, a.text)
+            XCTAssertEqual(a.errorField, "loras[0].path")
+            XCTAssertTrue(a.text.contains(needle), a.text)
+        }
     }
 }
 

@@ -16,9 +16,12 @@ public final class WebhookReceiver: @unchecked Sendable {
     public struct Response: Sendable {
         public var status: Int
         public var headers: [(String, String)]
-        public init(status: Int, headers: [(String, String)] = []) {
+        /// The body sent (default "ok"); lets tests serve files.
+        public var body: Data
+        public init(status: Int, headers: [(String, String)] = [], body: Data = Data("ok".utf8)) {
             self.status = status
             self.headers = headers
+            self.body = body
         }
     }
 
@@ -77,10 +80,15 @@ public final class WebhookReceiver: @unchecked Sendable {
                                     body: Data(data[head.bodyStart...]), receivedAt: Date()))
             return script.isEmpty ? Response(status: 200) : script.removeFirst()
         }
-        var text = "HTTP/1.1 \(response.status) Status\r\nContent-Length: 2\r\nConnection: close\r\n"
+        var text = "HTTP/1.1 \(response.status) Status\r\nContent-Length: \(response.body.count)\r\nConnection: close\r\n"
         for (name, value) in response.headers { text += "\(name): \(value)\r\n" }
-        text += "\r\nok"
-        let bytes = Array(text.utf8)
-        _ = send(client, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+        text += "\r\n"
+        let bytes = Array(text.utf8) + Array(response.body)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBufferPointer { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { break }
+            sent += n
+        }
     }
 }
