@@ -155,6 +155,8 @@ public final class ModelEntry: @unchecked Sendable {
             ("defaults", shownDefaults),
             ("limits", limitsJSON),
             ("max_batch_size", .int(config.maxBatchSize)),
+            // Step caching for requests that do not set `cache` (null: off).
+            ("cache", config.cacheThreshold.map { .object([("threshold", .double($0))]) } ?? .null),
         ]
         if case .failed(let message) = state { members.append(("load_error", .string(message))) }
         return .object(members)

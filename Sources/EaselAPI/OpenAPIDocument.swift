@@ -191,7 +191,7 @@ public enum OpenAPIDocument {
           "strength": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.6, "description": "With image: the part of the denoising schedule that runs (FluxImg2ImgPipeline's strength)"},
           "loras": {"type": "array", "maxItems": 8, "description": "LoRAs for this request only, stacked; jobs with different LoRAs still share a batch", "items": {"type": "object", "required": ["path"], "additionalProperties": false, "properties": {"path": {"type": "string", "maxLength": 2048, "description": "A .safetensors file name (at most 255 bytes) inside the server's loras.dir, or an https URL fetched once through the SSRF guard (loras.allow_urls); diffusers/PEFT or kohya FLUX keys"}, "scale": {"type": "number", "minimum": -10, "maximum": 10, "default": 1}}}},
           "previews": {"type": "boolean", "default": false, "description": "SSE preview events (a small PNG data URI of the x0 estimate) while the job runs"},
-          "cache": {"description": "Step caching (First-Block-Cache class): skip all but the first transformer block on steps where its residual changed by less than threshold (relative L1). {} or true: the model's threshold, else 0.1; false or 0: off. Default: the model's config", "oneOf": [{"type": "boolean"}, {"type": "object", "additionalProperties": false, "properties": {"threshold": {"type": "number", "minimum": 0, "maximum": 1}}}]},
+          "cache": {"description": "Step caching (First-Block-Cache class): skip all but the first transformer block on steps where its residual changed by less than threshold (relative L1). {} or true: the model's threshold, else 0.15; false or 0: off. Default: the model's config", "oneOf": [{"type": "boolean"}, {"type": "object", "additionalProperties": false, "properties": {"threshold": {"type": "number", "minimum": 0, "maximum": 1}}}]},
           "output_format": {"type": "string", "enum": ["png"], "default": "png"},
           "webhook_url": {"type": "string", "format": "uri", "maxLength": 2048},
           "priority": {"type": "string", "enum": ["high", "normal", "low"], "default": "normal"},
@@ -237,7 +237,8 @@ public enum OpenAPIDocument {
                        "steps": {"type": "integer"}, "guidance": {"type": "number"}}},
           "limits": {"type": "object", "properties": {"max_width": {"type": "integer"}, "max_height": {"type": "integer"},
                      "max_steps": {"type": "integer"}, "max_num_images": {"type": "integer"}, "size_step": {"type": "integer"}}},
-          "max_batch_size": {"type": "integer"}
+          "max_batch_size": {"type": "integer"},
+          "cache": {"type": ["object", "null"], "description": "Step caching applied to requests that do not set cache (models[].cache); null: off", "properties": {"threshold": {"type": "number"}}}
         }
       }
     }

@@ -14,7 +14,7 @@ struct BenchStepCache: ParsableCommand {
         stays still is measured on easel-shapes (Scripts/bench-cache).
         """)
 
-    @Option(help: "Thresholds, comma-separated (0, the reference, is always run first).") var thresholds = "0.05,0.1,0.15,0.2,0.3"
+    @Option(help: "Thresholds, comma-separated (0, the reference, is always run first).") var thresholds = "0.1,0.2,0.4,0.6"
     @Option(help: "Denoising steps.") var steps = 28
     @Option(help: "Images per batch.") var batch = 2
     @Option(help: "Image size in pixels (latents /8, tokens /16 per side).") var size = 256

@@ -46,7 +46,7 @@ final class ValidationTests: XCTestCase {
             ("{\(m), \"mask\": \"data:image/png;base64,iVBORw0KGgo=\"}", "mask"),
             ("{\(m), \"strength\": 0.5}", "strength"),
             ("{\(m), \"loras\": [{\"name\": \"x\", \"scale\": 1}]}", "loras[0].name"),
-            ("{\(m), \"loras\": [{\"path\": \"x.safetensors\"}]}", "loras"),
+            ("{\(m), \"loras\": [{\"path\": \"x.safetensors\"}]}", "loras[0].path"),
             ("{\(m), \"loras\": [1]}", "loras[0]"),
             ("{\(m), \"loras\": 3}", "loras"),
             ("{\(m), \"output_format\": \"jpeg\"}", "output_format"),

@@ -25,7 +25,7 @@ public final class StepCache {
     public init(threshold: Float) { self.threshold = threshold }
 
     /// The threshold `cache: {}` means (docs/API.md; chosen from the measurements in docs/performance.md).
-    public static let defaultThreshold = 0.1
+    public static let defaultThreshold = 0.15
 
     /// Whether this step may skip the remaining blocks, given the first block's residual now. A full pass keeps the
     /// residual as the new reference (`store(tailResidual:)` then records what the remaining blocks added).
