@@ -71,25 +71,20 @@ def main():
         t0 = time.time()
         for k, t in enumerate(combos):
             out = os.path.join(d, f"{k:03d}.png")
-            if th == 0 and a.reuse_reference:
-                for i in range(a.seeds):
-                    path = out if a.seeds == 1 else os.path.join(d, f"{k:03d}-{i}.png")
-                    img = read_png(path)
-                    r = analyze(img)
-                    r.pop("_features", None)
-                    results.append(r); tuples.append(t)
-                    ref[(k, i)] = img
+            reuse = th == 0 and a.reuse_reference
+            if reuse:
+                # The passes of the uncached run: steps x images x 2 (easel-shapes has true CFG).
                 total += 2 * a.steps * a.seeds; full += 2 * a.steps * a.seeds
-                continue
-            cmd = [a.easel, "generate", "--model", a.model, "--prompt", canonical_prompt(t), "--steps", str(a.steps),
-                   "--seed", str(a.seed_base), "--num-images", str(a.seeds), "--threads", str(a.threads),
-                   "--cache-threshold", str(th), "--out", out]
-            p = subprocess.run(cmd, capture_output=True, text=True)
-            if p.returncode != 0:
-                sys.exit(f"easel failed: {' '.join(cmd)}\n{p.stderr}")
-            gen_s += float(re.search(r"generate best ([0-9.]+) s", p.stderr).group(1))
-            m = re.search(r"transformer passes: (\d+) \((\d+) full", p.stderr)
-            total += int(m.group(1)); full += int(m.group(2))
+            else:
+                cmd = [a.easel, "generate", "--model", a.model, "--prompt", canonical_prompt(t), "--steps", str(a.steps),
+                       "--seed", str(a.seed_base), "--num-images", str(a.seeds), "--threads", str(a.threads),
+                       "--cache-threshold", str(th), "--out", out]
+                p = subprocess.run(cmd, capture_output=True, text=True)
+                if p.returncode != 0:
+                    sys.exit(f"easel failed: {' '.join(cmd)}\n{p.stderr}")
+                gen_s += float(re.search(r"generate best ([0-9.]+) s", p.stderr).group(1))
+                m = re.search(r"transformer passes: (\d+) \((\d+) full", p.stderr)
+                total += int(m.group(1)); full += int(m.group(2))
             for i in range(a.seeds):
                 path = out if a.seeds == 1 else os.path.join(d, f"{k:03d}-{i}.png")
                 img = read_png(path)
