@@ -31,6 +31,7 @@ extension APIHandler {
                 queue.async { [weak self] in
                     guard let self, let job = try? store.get(event.jobID), let end = job.completedAt else { return }
                     metrics.observe(Metrics.jobSeconds, end.timeIntervalSince(job.createdAt))
+                    if let q = job.queueMs, job.startedAt != nil { metrics.observe(Metrics.queueWaitSeconds, Double(q) / 1000) }
                     logger.info("job \(job.status.rawValue)", metadata: [
                         "job_id": "\(job.id)", "model": "\(job.model)", "queue_ms": "\(job.queueMs ?? 0)",
                         "inference_ms": "\(job.inferenceMs ?? 0)", "batch_size": "\(job.batchSize ?? 0)",

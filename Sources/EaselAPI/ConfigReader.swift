@@ -1,5 +1,6 @@
 import EaselEngine
 import EaselJSON
+import EaselJobs
 import Foundation
 
 /// Typed, strict access to the config file's JSON: unknown keys and wrong types are errors naming the key.
@@ -52,7 +53,7 @@ struct ConfigReader {
     func model(_ v: JSONValue, index: Int) throws -> ModelConfig {
         let name = "models[\(index)]"
         let o = try object(v, name, allowed: ["id", "path", "backend", "load", "max_batch_size", "max_queue_delay_ms",
-                                              "defaults", "limits", "description", "cache"])
+                                              "batching", "defaults", "limits", "description", "cache"])
         guard let idValue = o["id"], let pathValue = o["path"] else { throw fail("\(name) needs \"id\" and \"path\"") }
         let id = try string(idValue, "\(name).id")
         guard !id.isEmpty, id.utf8.count <= 128, id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -73,6 +74,12 @@ struct ConfigReader {
         }
         if let x = o["max_batch_size"] { m.maxBatchSize = try int(x, "\(name).max_batch_size", 1...256) }
         if let x = o["max_queue_delay_ms"] { m.maxQueueDelayMs = try int(x, "\(name).max_queue_delay_ms", 0...60_000) }
+        if let b = o["batching"] {
+            guard let mode = BatchingMode(rawValue: try string(b, "\(name).batching")) else {
+                throw fail("\(name).batching must be continuous or static")
+            }
+            m.batching = mode
+        }
         if let x = o["description"] { m.description = try string(x, "\(name).description") }
         if let d = o["defaults"] {
             let dn = "\(name).defaults"

@@ -50,6 +50,7 @@ public final class EaselDaemon: @unchecked Sendable {
         scheduler = Scheduler(store: store, lanes: registry.entries.map { entry in
             ModelLaneConfig(model: entry.id, maxBatchSize: entry.config.maxBatchSize,
                             maxQueueDelay: Double(entry.config.maxQueueDelayMs) / 1000,
+                            batching: entry.config.batching,
                             executor: EngineExecutor(model: entry, metrics: metrics, logger: logger,
                                                      inputs: InputStore(dataDir: config.dataDir), loras: loras,
                                                      previews: previews))

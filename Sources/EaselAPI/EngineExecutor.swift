@@ -43,53 +43,106 @@ public final class EngineExecutor: BatchExecutor, Sendable {
         return r
     }
 
+    /// The model's pipeline, or every job's failure when it cannot load.
+    func loadPipeline(for jobs: [JobRecord]) -> Result<FluxPipeline, JobError> {
+        do { return .success(try model.pipeline()) } catch {
+            let message = (error as? APIError)?.message ?? "\(error)"
+            for job in jobs {
+                logger.error("job failed", metadata: ["job_id": "\(job.id)", "model": "\(model.id)", "error": "\(message)"])
+            }
+            return .failure(JobError(code: "model_unavailable", message: message))
+        }
+    }
+
+    /// A job's stored input as the engine request it runs; a job whose input cannot be read fails alone.
+    func prepare(_ job: JobRecord, pipeline: FluxPipeline) -> Result<GenerationRequest, JobError> {
+        let spec: GenerationSpec
+        do { spec = try GenerateRequestValidator.spec(fromInput: job.input) } catch {
+            return .failure(JobError(code: JobError.internalError, message: "stored job input: \(error)"))
+        }
+        do {
+            return .success(try request(spec, pipeline: pipeline))
+        } catch let e as JobError {
+            return .failure(e)
+        } catch {
+            return .failure(JobError(code: "invalid_input", message: "\(error)"))
+        }
+    }
+
+    func logStart(_ job: JobRecord, _ r: GenerationRequest, batchSize: Int) {
+        logger.info("job started", metadata: [
+            "job_id": "\(job.id)", "model": "\(model.id)", "batch_size": "\(batchSize)", "attempt": "\(job.attempts)",
+            "size": "\(r.width)x\(r.height)", "steps": "\(r.steps)", "num_images": "\(r.numImages)"])
+    }
+
+    /// Where a job's previews go: its latest one, as a PNG data URI, in the preview hub.
+    func previewSink(_ jobID: @escaping (Int) -> String?) -> PreviewCallback? {
+        previews.map { hub in
+            PreviewCallback { tag, step, image in
+                guard let id = jobID(tag),
+                      let png = try? PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: image), width: image.shape[2],
+                                                      height: image.shape[1]) else { return }
+                hub.set(id, .init(step: step, dataURI: "data:image/png;base64," + png.base64EncodedString()))
+            }
+        }
+    }
+
+    /// The engine's result for a job as the lane records it: PNGs and pass counts, or the job's error.
+    func jobResult(_ job: JobRecord, _ request: GenerationRequest, _ output: Result<GenerationOutput, Error>,
+                   seconds: Double) -> Result<JobOutput, JobError> {
+        switch output {
+        case .success(let output):
+            do {
+                let images = try output.images.enumerated().map { i, t in
+                    let w = t.shape[2], h = t.shape[1]
+                    let png = try PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: t), width: w, height: h)
+                    return GeneratedImage(bytes: png, width: w, height: h, seed: request.seed &+ UInt64(i))
+                }
+                logger.info("job generated", metadata: [
+                    "job_id": "\(job.id)", "model": "\(model.id)", "images": "\(images.count)",
+                    "seconds": "\(String(format: "%.3f", seconds))"])
+                return .success(JobOutput(images: images, counters: [
+                    "transformer_passes": output.transformerPasses, "cached_passes": output.cachedPasses]))
+            } catch {
+                return .failure(JobError(code: JobError.internalError, message: "PNG encoding: \(error)"))
+            }
+        case .failure(let error as CancellationError):
+            _ = error
+            logger.info("job stopped", metadata: ["job_id": "\(job.id)", "model": "\(model.id)"])
+            return .failure(JobError(code: JobError.canceled, message: "stopped at a step boundary"))
+        case .failure(let error):
+            logger.error("job failed", metadata: ["job_id": "\(job.id)", "model": "\(model.id)", "error": "\(error)"])
+            return .failure(JobError(code: "generation_failed", message: "\(error)"))
+        }
+    }
+
     public func run(batch: [JobRecord], progress: @escaping @Sendable (String, Int, Int) -> Bool)
         -> [String: Result<JobOutput, JobError>] {
         var results: [String: Result<JobOutput, JobError>] = [:]
         metrics.observe(Metrics.batchSize, Double(batch.count))
         let pipeline: FluxPipeline
-        do { pipeline = try model.pipeline() } catch {
-            let message = (error as? APIError)?.message ?? "\(error)"
-            for job in batch {
-                logger.error("job failed", metadata: ["job_id": "\(job.id)", "model": "\(model.id)", "error": "\(message)"])
-                results[job.id] = .failure(JobError(code: "model_unavailable", message: message))
-            }
+        switch loadPipeline(for: batch) {
+        case .success(let p): pipeline = p
+        case .failure(let e):
+            for job in batch { results[job.id] = .failure(e) }
             return results
         }
         // Jobs whose stored input cannot be read fail alone; the rest run together.
         var runnable: [(job: JobRecord, request: GenerationRequest)] = []
         for job in batch {
-            let spec: GenerationSpec
-            do { spec = try GenerateRequestValidator.spec(fromInput: job.input) } catch {
-                results[job.id] = .failure(JobError(code: JobError.internalError, message: "stored job input: \(error)"))
-                continue
-            }
-            do {
-                runnable.append((job, try request(spec, pipeline: pipeline)))
-            } catch let e as JobError {
-                results[job.id] = .failure(e)
-            } catch {
-                results[job.id] = .failure(JobError(code: "invalid_input", message: "\(error)"))
+            switch prepare(job, pipeline: pipeline) {
+            case .success(let r): runnable.append((job, r))
+            case .failure(let e): results[job.id] = .failure(e)
             }
         }
         guard !runnable.isEmpty else { return results }
-        for (job, r) in runnable {
-            logger.info("job started", metadata: [
-                "job_id": "\(job.id)", "model": "\(model.id)", "batch_size": "\(batch.count)", "attempt": "\(job.attempts)",
-                "size": "\(r.width)x\(r.height)", "steps": "\(r.steps)", "num_images": "\(r.numImages)"])
-        }
+        for (job, r) in runnable { logStart(job, r, batchSize: batch.count) }
 
         var lastStep = 0
         var lastTime = Date()
         let started = lastTime
-        let previewSink = previews.map { hub in
-            PreviewCallback { index, step, image in
-                guard let png = try? PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: image), width: image.shape[2],
-                                                      height: image.shape[1]) else { return }
-                hub.set(runnable[index].job.id, .init(step: step, dataURI: "data:image/png;base64," + png.base64EncodedString()))
-            }
-        }
-        let outputs = pipeline.generateBatchOutputs(runnable.map(\.request), previews: previewSink) { [metrics] index, done, total in
+        let sink = previewSink { runnable.indices.contains($0) ? runnable[$0].job.id : nil }
+        let outputs = pipeline.generateBatchOutputs(runnable.map(\.request), previews: sink) { [metrics] index, done, total in
             let item = runnable[index]
             let step = done / max(1, item.request.numImages)
             if step > lastStep {
@@ -103,31 +156,80 @@ public final class EngineExecutor: BatchExecutor, Sendable {
         for (job, _) in runnable { previews?.remove(job.id) }
         let seconds = Date().timeIntervalSince(started)
         for ((job, request), output) in zip(runnable, outputs) {
-            switch output {
-            case .success(let output):
-                do {
-                    let images = try output.images.enumerated().map { i, t in
-                        let w = t.shape[2], h = t.shape[1]
-                        let png = try PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: t), width: w, height: h)
-                        return GeneratedImage(bytes: png, width: w, height: h, seed: request.seed &+ UInt64(i))
-                    }
-                    results[job.id] = .success(JobOutput(images: images, counters: [
-                        "transformer_passes": output.transformerPasses, "cached_passes": output.cachedPasses]))
-                    logger.info("job generated", metadata: [
-                        "job_id": "\(job.id)", "model": "\(model.id)", "images": "\(images.count)",
-                        "batch_seconds": "\(String(format: "%.3f", seconds))"])
-                } catch {
-                    results[job.id] = .failure(JobError(code: JobError.internalError, message: "PNG encoding: \(error)"))
-                }
-            case .failure(let error as CancellationError):
-                _ = error
-                results[job.id] = .failure(JobError(code: JobError.canceled, message: "stopped at a step boundary"))
-                logger.info("job stopped", metadata: ["job_id": "\(job.id)", "model": "\(model.id)"])
-            case .failure(let error):
-                results[job.id] = .failure(JobError(code: "generation_failed", message: "\(error)"))
-                logger.error("job failed", metadata: ["job_id": "\(job.id)", "model": "\(model.id)", "error": "\(error)"])
-            }
+            results[job.id] = jobResult(job, request, output, seconds: seconds)
         }
         return results
+    }
+}
+
+extension EngineExecutor: ContinuousBatchExecutor {
+    public func openRunningSet() -> RunningSet { EngineRunningSet(executor: self) }
+}
+
+/// A model's running set on the engine: a `DenoisingBatch` whose members are jobs. Used from the lane thread only.
+final class EngineRunningSet: RunningSet {
+    let executor: EngineExecutor
+    private var batch: DenoisingBatch?
+    private var members: [Int: (job: JobRecord, request: GenerationRequest, admitted: Date)] = [:]
+    private var nextTag = 0
+    private var admittedSinceStep = 0
+    private var lastStepEnd: Date?
+
+    init(executor: EngineExecutor) { self.executor = executor }
+
+    var count: Int { members.count }
+    var images: Int { members.values.reduce(0) { $0 + $1.request.numImages } }
+
+    func admit(_ job: JobRecord) -> JobError? {
+        let pipeline: FluxPipeline
+        switch executor.loadPipeline(for: [job]) {
+        case .success(let p): pipeline = p
+        case .failure(let e): return e
+        }
+        let request: GenerationRequest
+        switch executor.prepare(job, pipeline: pipeline) {
+        case .success(let r): request = r
+        case .failure(let e): return e
+        }
+        let set = batch ?? DenoisingBatch(pipeline: pipeline, like: request)
+        let tag = nextTag
+        do { try set.admit(request, tag: tag) } catch {
+            executor.logger.error("job failed", metadata: ["job_id": "\(job.id)", "model": "\(executor.model.id)",
+                                                          "error": "\(error)"])
+            return JobError(code: "generation_failed", message: "\(error)")
+        }
+        batch = set
+        nextTag += 1
+        members[tag] = (job, request, Date())
+        admittedSinceStep += 1
+        executor.logStart(job, request, batchSize: members.count)
+        return nil
+    }
+
+    func step(progress: (String, Int, Int) -> Bool) -> [String: Result<JobOutput, JobError>] {
+        guard let batch, !batch.isEmpty else { return [:] }
+        let metrics = executor.metrics
+        metrics.observe(Metrics.batchOccupancy, Double(images))
+        metrics.observe(Metrics.stepAdmissions, Double(admittedSinceStep))
+        if admittedSinceStep > 0 { metrics.observe(Metrics.batchSize, Double(members.count)) }
+        admittedSinceStep = 0
+        let started = Date()
+        let snapshot = members
+        let sink = executor.previewSink { snapshot[$0]?.job.id }
+        let left = withoutActuallyEscaping(progress) { progress in
+            batch.step(previews: sink) { tag, done, total in
+                guard let m = snapshot[tag] else { return false }
+                return progress(m.job.id, done, total)
+            }
+        }
+        metrics.observe(Metrics.stepSeconds, Date().timeIntervalSince(started))
+        var out: [String: Result<JobOutput, JobError>] = [:]
+        for (tag, result) in left {
+            guard let m = members.removeValue(forKey: tag) else { continue }
+            executor.previews?.remove(m.job.id)
+            out[m.job.id] = executor.jobResult(m.job, m.request, result, seconds: Date().timeIntervalSince(m.admitted))
+        }
+        if batch.isEmpty { self.batch = nil }
+        return out
     }
 }

@@ -9,15 +9,21 @@ public final class Metrics: @unchecked Sendable {
     public static let batchSize = "easel_batch_size"
     public static let stepSeconds = "easel_step_seconds"
     public static let jobSeconds = "easel_job_seconds"
+    public static let queueWaitSeconds = "easel_queue_wait_seconds"
+    public static let batchOccupancy = "easel_batch_occupancy"
+    public static let stepAdmissions = "easel_step_admissions"
     public static let webhookDeliveries = "easel_webhook_deliveries_total"
     public static let httpRequests = "easel_http_requests_total"
 
     static let help: [String: String] = [
         jobsTotal: "Jobs by model and status: submitted (queued) and finished (succeeded, failed, canceled).",
         queueDepth: "Jobs waiting in the queue, per model.",
-        batchSize: "Jobs per executed batch.",
+        batchSize: "Jobs per executed batch (continuous batching: jobs in the running set after each admission).",
         stepSeconds: "Seconds per denoising step of a batch (all its images together).",
         jobSeconds: "Seconds from submission to a terminal status.",
+        queueWaitSeconds: "Seconds a job waited in the queue before it was claimed (jobs that ran).",
+        batchOccupancy: "Images in a running set at each denoising step (continuous batching).",
+        stepAdmissions: "Jobs admitted into a running set at each step boundary (continuous batching).",
         webhookDeliveries: "Webhook delivery attempts by result (delivered, retry, failed).",
         httpRequests: "HTTP requests by route and status code.",
     ]
@@ -28,6 +34,9 @@ public final class Metrics: @unchecked Sendable {
         batchSize: Histogram(bounds: [1, 2, 3, 4, 6, 8, 12, 16, 32]),
         stepSeconds: Histogram(bounds: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
         jobSeconds: Histogram(bounds: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800]),
+        queueWaitSeconds: Histogram(bounds: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]),
+        batchOccupancy: Histogram(bounds: [1, 2, 3, 4, 6, 8, 12, 16, 32]),
+        stepAdmissions: Histogram(bounds: [0, 1, 2, 4, 8, 16]),
     ]
 
     public init() {}
@@ -74,7 +83,8 @@ public final class Metrics: @unchecked Sendable {
         for model in Set(models).union(queueDepths.keys).sorted() {
             out += "\(Self.queueDepth)\(Self.labelText([("model", model)])) \(queueDepths[model] ?? 0)\n"
         }
-        for name in [Self.batchSize, Self.stepSeconds, Self.jobSeconds] {
+        for name in [Self.batchSize, Self.stepSeconds, Self.jobSeconds, Self.queueWaitSeconds, Self.batchOccupancy,
+                     Self.stepAdmissions] {
             out += "# HELP \(name) \(Self.help[name]!)\n# TYPE \(name) histogram\n"
             histograms[name]!.render(name: name, into: &out)
         }

@@ -37,11 +37,13 @@ public struct ModelCapabilities: Sendable, Equatable {
 
     public var usesNegativePrompt: Bool { guidance == .trueCFG }
 
-    /// Jobs with equal keys may share denoising steps (the engine's rule: same size, steps and text length).
+    /// Jobs with equal keys may share denoising steps in a static batch (the engine's rule: same size, steps and text
+    /// length). The part before `|` is the admission key: a running set (continuous batching) takes any job with
+    /// the same size and text length, each on its own schedule.
     public func batchKey(_ spec: GenerationSpec) -> String {
         // Image-to-image enters the schedule at a step set by strength: only equal entry points share steps.
         let first = spec.image == nil ? 0 : FluxPipeline.firstStep(steps: spec.steps, strength: spec.strength ?? 0.6)
-        return "\(id)/\(spec.width)x\(spec.height)/\(spec.steps)/\(maxSequenceLength)" + (first > 0 ? "/from\(first)" : "")
+        return "\(id)/\(spec.width)x\(spec.height)/\(maxSequenceLength)|\(spec.steps)" + (first > 0 ? "/from\(first)" : "")
     }
 }
 

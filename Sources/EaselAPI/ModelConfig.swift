@@ -1,4 +1,5 @@
 import EaselEngine
+import EaselJobs
 import Foundation
 
 /// One `models[]` entry of the config file.
@@ -13,6 +14,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var load: LoadPolicy = .startup
     public var maxBatchSize = 8
     public var maxQueueDelayMs = 20
+    /// `batching`: continuous (admit queued jobs at every step boundary) or static (one batch at a time).
+    public var batching: BatchingMode = .continuous
     public var defaults = ModelDefaults()
     public var limits = ModelLimits()
     public var description: String?

@@ -155,6 +155,7 @@ public final class ModelEntry: @unchecked Sendable {
             ("defaults", shownDefaults),
             ("limits", limitsJSON),
             ("max_batch_size", .int(config.maxBatchSize)),
+            ("batching", .string(config.batching.rawValue)),
             // Step caching for requests that do not set `cache` (null: off).
             ("cache", config.cacheThreshold.map { .object([("threshold", .double($0))]) } ?? .null),
         ]

@@ -238,6 +238,7 @@ public enum OpenAPIDocument {
           "limits": {"type": "object", "properties": {"max_width": {"type": "integer"}, "max_height": {"type": "integer"},
                      "max_steps": {"type": "integer"}, "max_num_images": {"type": "integer"}, "size_step": {"type": "integer"}}},
           "max_batch_size": {"type": "integer"},
+          "batching": {"type": "string", "enum": ["continuous", "static"]},
           "cache": {"type": ["object", "null"], "description": "Step caching applied to requests that do not set cache (models[].cache); null: off", "properties": {"threshold": {"type": "number"}}}
         }
       }

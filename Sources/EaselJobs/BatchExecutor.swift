@@ -40,6 +40,34 @@ public protocol BatchExecutor: AnyObject, Sendable {
         -> [String: Result<JobOutput, JobError>]
 }
 
+/// An executor that can also keep a running set of jobs and advance it one step at a time, so the scheduler can
+/// admit jobs between steps and retire them as they finish (step-level continuous batching).
+public protocol ContinuousBatchExecutor: BatchExecutor {
+    /// An empty running set. The scheduler fills it only with jobs of one admission key (`JobRecord.admissionKey`).
+    func openRunningSet() -> RunningSet
+}
+
+/// Jobs being denoised together; used from the model's scheduler thread only.
+public protocol RunningSet: AnyObject {
+    /// Prepares a claimed job and adds it (it takes its first step at the next `step`). A job that cannot run is not
+    /// added, and its error comes back.
+    func admit(_ job: JobRecord) -> JobError?
+    /// Jobs in the set.
+    var count: Int { get }
+    /// Images in the set (the jobs' num_images summed).
+    var images: Int { get }
+    /// Advances every job by one step, calling `progress(jobID, step, steps)` for each (false: stop that job), and
+    /// returns the jobs that left the set: finished, failed or stopped. A stopped job's result does not matter.
+    func step(progress: (_ jobID: String, _ step: Int, _ steps: Int) -> Bool) -> [String: Result<JobOutput, JobError>]
+}
+
+/// How a model's lane batches: `continuous` admits compatible queued jobs at every step boundary into a running
+/// set (with a `ContinuousBatchExecutor`); `static` claims a batch and runs it to the end before the next.
+public enum BatchingMode: String, Sendable, CaseIterable {
+    case continuous
+    case `static`
+}
+
 /// A model's dispatch settings (docs/API.md `models[]`).
 public struct ModelLaneConfig: Sendable {
     public var model: String
@@ -47,11 +75,15 @@ public struct ModelLaneConfig: Sendable {
     /// How long the head of the queue may wait for compatible jobs to fill a batch.
     public var maxQueueDelay: TimeInterval
     public var executor: BatchExecutor
+    /// `continuous` needs a `ContinuousBatchExecutor`; other executors are always run statically.
+    public var batching: BatchingMode
 
-    public init(model: String, maxBatchSize: Int = 8, maxQueueDelay: TimeInterval = 0.020, executor: BatchExecutor) {
+    public init(model: String, maxBatchSize: Int = 8, maxQueueDelay: TimeInterval = 0.020, batching: BatchingMode = .continuous,
+                executor: BatchExecutor) {
         self.model = model
         self.maxBatchSize = maxBatchSize
         self.maxQueueDelay = maxQueueDelay
+        self.batching = batching
         self.executor = executor
     }
 }

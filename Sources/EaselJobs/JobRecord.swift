@@ -47,6 +47,8 @@ public struct JobRecord: Sendable, Equatable {
     public var id: String
     public var model: String
     /// Jobs are batched together only when their keys are equal (the caller computes it, e.g. model+size+steps).
+    /// The part before the first `|`, the admission key, is what continuous batching matches: jobs with equal
+    /// admission keys may share a running set even when the rest (steps, say) differs.
     public var batchKey: String
     public var status: JobStatus
     public var priority: JobPriority
@@ -75,6 +77,13 @@ public struct JobRecord: Sendable, Equatable {
     var seq: Int64
     /// What the executor counted for a finished job (e.g. transformer passes), by name.
     public var engineMetrics: [String: Int] = [:]
+
+    public var admissionKey: String { JobRecord.admissionKey(batchKey) }
+
+    /// The batch key up to its first `|` (all of it when it has none).
+    public static func admissionKey(_ batchKey: String) -> String {
+        batchKey.firstIndex(of: "|").map { String(batchKey[..<$0]) } ?? batchKey
+    }
 }
 
 /// What a submission asks the store to record.

@@ -4,6 +4,9 @@ import Synchronization
 /// One model's dispatcher: a thread that sleeps until the store says a job was queued for its model, claims a batch
 /// (waiting up to max_queue_delay after the head's submission for compatible jobs), runs it on the executor, and
 /// records each job's end. A job leaves `queued` here by being claimed, and leaves `running` here by `finish`.
+///
+/// With continuous batching the claimed jobs form a running set instead: after every step the lane records the jobs
+/// that finished and admits queued jobs with the set's admission key, in queue order, while there is room.
 final class ModelLane: Sendable {
     let config: ModelLaneConfig
     private let store: JobStore
@@ -23,22 +26,76 @@ final class ModelLane: Sendable {
     func wake() { worker.wake() }
 
     private func loop() {
+        let continuous = config.batching == .continuous ? config.executor as? ContinuousBatchExecutor : nil
         while worker.sleep(timeout: nil) {
-            while !worker.isStopping, let batch = nextBatch(), !batch.isEmpty {
-                run(batch)
+            if let continuous {
+                while !worker.isStopping, let first = nextBatch(byAdmissionKey: true), !first.isEmpty {
+                    runContinuously(first, executor: continuous)
+                }
+            } else {
+                while !worker.isStopping, let batch = nextBatch(byAdmissionKey: false), !batch.isEmpty {
+                    run(batch)
+                }
             }
         }
     }
 
     /// Waits while the head's batch is not full and its fill window is open, then claims.
-    private func nextBatch() -> [JobRecord]? {
+    private func nextBatch(byAdmissionKey: Bool) -> [JobRecord]? {
         while true {
-            guard let head = try? store.queueHead(model: config.model) else { return nil }
+            guard let head = try? store.queueHead(model: config.model, byAdmissionKey: byAdmissionKey) else { return nil }
             let fillUntil = head.createdAt.addingTimeInterval(config.maxQueueDelay)
             if head.compatible >= config.maxBatchSize || store.now >= fillUntil { break }
             if !worker.sleep(timeout: fillUntil.timeIntervalSince(store.now)) { return nil }
         }
+        if byAdmissionKey {
+            return try? store.claimAdmissions(model: config.model, admissionKey: nil, limit: config.maxBatchSize)
+        }
         return try? store.claimBatch(model: config.model, maxBatchSize: config.maxBatchSize)
+    }
+
+    /// Runs a running set from its first jobs until it is empty: each round admits what fits (not once stopping,
+    /// so a stop drains the set), takes one step, and records every job that left it.
+    private func runContinuously(_ first: [JobRecord], executor: ContinuousBatchExecutor) {
+        let set = executor.openRunningSet()
+        let key = first[0].admissionKey
+        var jobs: [String: (job: JobRecord, admitted: Date)] = [:]
+        let stopped = StopReasons()
+        func admit(_ claimed: [JobRecord]) {
+            for job in claimed {
+                if let error = set.admit(job) {
+                    _ = try? store.finish(job.id, .failed(error, inferenceMs: 0))
+                } else {
+                    jobs[job.id] = (job, Date())
+                }
+            }
+        }
+        admit(first)
+        while !jobs.isEmpty {
+            let store = self.store
+            let left = set.step { id, step, steps in
+                store.recordProgress(id, step: step, steps: steps)
+                guard let reason = self.stopReason(id, deadline: jobs[id]?.job.deadline ?? nil) else { return true }
+                stopped.record(id, reason)
+                return false
+            }
+            for (id, result) in left {
+                guard let (job, admitted) = jobs.removeValue(forKey: id) else { continue }
+                finish(job, result: result, stop: stopped[id], inferenceMs: Int(Date().timeIntervalSince(admitted) * 1000))
+            }
+            if worker.isStopping { continue }
+            let room = config.maxBatchSize - set.count
+            if room > 0, let claimed = try? store.claimAdmissions(model: config.model, admissionKey: key, limit: room,
+                                                                  running: set.count), !claimed.isEmpty {
+                admit(claimed)
+            }
+        }
+    }
+
+    private func stopReason(_ id: String, deadline: Date?) -> Stop? {
+        if store.isCancelRequested(id) { return .canceled }
+        if let deadline, store.now >= deadline { return .deadline }
+        return nil
     }
 
     fileprivate enum Stop { case canceled, deadline }
@@ -48,43 +105,37 @@ final class ModelLane: Sendable {
         let stopped = StopReasons()
         let store = self.store
         let started = Date()
-        let results = config.executor.run(batch: batch) { id, step, steps in
+        let results = config.executor.run(batch: batch) { [self] id, step, steps in
             store.recordProgress(id, step: step, steps: steps)
-            let reason: Stop?
-            if store.isCancelRequested(id) {
-                reason = .canceled
-            } else if let deadline = deadlines[id] ?? nil, store.now >= deadline {
-                reason = .deadline
-            } else {
-                reason = nil
-            }
-            guard let reason else { return true }
+            guard let reason = stopReason(id, deadline: deadlines[id] ?? nil) else { return true }
             stopped.record(id, reason)
             return false
         }
         let inferenceMs = Int(Date().timeIntervalSince(started) * 1000)
-        for job in batch {
-            let outcome: JobOutcome
-            let pastDeadline = job.deadline.map { store.now >= $0 } ?? false
-            let stop = stopped[job.id]
-            if stop == .canceled {
-                outcome = .canceled(inferenceMs: inferenceMs)
-            } else if stop == .deadline || pastDeadline {
-                outcome = .failed(JobError(code: JobError.deadlineExceeded,
-                                           message: "the job did not finish within its timeout_s"), inferenceMs: inferenceMs)
-            } else {
-                switch results[job.id] {
-                case .success(let output)?:
-                    outcome = save(output.images, of: job, inferenceMs: inferenceMs, counters: output.counters)
-                case .failure(let error)?:
-                    outcome = .failed(error, inferenceMs: inferenceMs)
-                case nil:
-                    outcome = .failed(JobError(code: JobError.internalError, message: "the executor returned no result"),
-                                      inferenceMs: inferenceMs)
-                }
+        for job in batch { finish(job, result: results[job.id], stop: stopped[job.id], inferenceMs: inferenceMs) }
+    }
+
+    /// Records a job's end from what the executor returned and why it was stopped, if it was.
+    private func finish(_ job: JobRecord, result: Result<JobOutput, JobError>?, stop: Stop?, inferenceMs: Int) {
+        let outcome: JobOutcome
+        let pastDeadline = job.deadline.map { store.now >= $0 } ?? false
+        if stop == .canceled {
+            outcome = .canceled(inferenceMs: inferenceMs)
+        } else if stop == .deadline || pastDeadline {
+            outcome = .failed(JobError(code: JobError.deadlineExceeded,
+                                       message: "the job did not finish within its timeout_s"), inferenceMs: inferenceMs)
+        } else {
+            switch result {
+            case .success(let output)?:
+                outcome = save(output.images, of: job, inferenceMs: inferenceMs, counters: output.counters)
+            case .failure(let error)?:
+                outcome = .failed(error, inferenceMs: inferenceMs)
+            case nil:
+                outcome = .failed(JobError(code: JobError.internalError, message: "the executor returned no result"),
+                                  inferenceMs: inferenceMs)
             }
-            _ = try? store.finish(job.id, outcome)
         }
+        _ = try? store.finish(job.id, outcome)
     }
 
     /// Writes every image before the job may be recorded as succeeded.

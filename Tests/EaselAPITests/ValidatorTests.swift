@@ -54,7 +54,7 @@ final class ValidatorTests: XCTestCase {
         XCTAssertEqual(v.spec.steps, 20)
         XCTAssertEqual(v.spec.guidance, 4)
         XCTAssertEqual(v.spec.seed, .max)
-        XCTAssertEqual(v.job.batchKey, "fake-cfg/512x256/20/128")
+        XCTAssertEqual(v.job.batchKey, "fake-cfg/512x256/128|20")
         XCTAssertEqual(String(decoding: v.job.input, as: UTF8.self),
                        #"{"model":"fake-cfg","prompt":"a cat","negative_prompt":"blur","width":512,"height":256,"steps":20,"guidance":4,"seed":18446744073709551615,"num_images":1,"output_format":"png","priority":"normal"}"#)
         XCTAssertEqual(try GenerateRequestValidator.spec(fromInput: v.job.input), v.spec, "the executor reads back the same spec")

@@ -384,178 +384,25 @@ public final class FluxPipeline {
         generateBatchOutputs(reqs, previews: previews, progress: progress).map { $0.map(\.images) }
     }
 
-    /// `generateBatch` with each request's transformer pass counts.
+    /// `generateBatch` with each request's transformer pass counts: a `DenoisingBatch` that admits every request
+    /// up front and steps until all have left.
     public func generateBatchOutputs(_ reqs: [GenerationRequest], previews: PreviewCallback? = nil,
                                      progress: ((Int, Int, Int) -> Bool)? = nil) -> [Result<GenerationOutput, Error>] {
-        let preview = previews?.call
         var results = [Result<GenerationOutput, Error>?](repeating: nil, count: reqs.count)
+        var batch: DenoisingBatch?
         for (i, r) in reqs.enumerated() {
             do {
                 try validate(r)
                 if batchKey(r) != batchKey(reqs[0]) { throw EngineError("batched requests must share size, steps and text length") }
+                let set = batch ?? DenoisingBatch(pipeline: self, like: r)
+                try set.admit(r, tag: i)
+                batch = set
             } catch { results[i] = .failure(error) }
         }
-        let live = reqs.indices.filter { results[$0] == nil }
-        guard let first = live.first else { return results.map { $0! } }
-        let r0 = reqs[first]
-        let lh = r0.height / latentScale, lw = r0.width / latentScale
-        let seqLen = (lh / 2) * (lw / 2)
-        let channels = transformer.config.inChannels
-        let maxSeq = r0.maxSequenceLength ?? easel.maxSequenceLength
-        let (fullSigmas, fullTimesteps, _) = scheduler.schedule(steps: r0.steps, imageSeqLen: seqLen)
-        // Image-to-image enters the schedule late (the batch key makes the entry point shared).
-        let start = r0.image == nil ? 0 : Self.firstStep(steps: r0.steps, strength: r0.strength)
-        let sigmas = Array(fullSigmas[start...]), timesteps = Array(fullTimesteps[start...])
-        let imgIds = LatentPacking.imageIds(latentHeight: lh, latentWidth: lw)
-
-        // One entry per image: its request, latents and text conditioning (plus the unconditional one for true CFG).
-        struct Slot {
-            let req: Int; var x: Tensor; let cond: (sequence: Tensor, pooled: Tensor); let uncond: (sequence: Tensor, pooled: Tensor)?
-            /// Inpainting: the image latents, the noise and the packed mask (1 = repaint).
-            var inpaint: (image: Tensor, noise: Tensor, mask: Tensor)? = nil
-            /// Step caches of the conditional and unconditional streams, when the request asks for caching.
-            var cache: (cond: StepCache, uncond: StepCache)? = nil
-        }
-        var slots: [Slot] = []
-        var uncondCache: [String: (sequence: Tensor, pooled: Tensor)] = [:]
-        for i in live {
-            let r = reqs[i]
-            let lora = r.lora.flatMap { $0.isEmpty ? nil : $0 }
-            let cond = encodePrompt(r.prompt, maxSequenceLength: maxSeq, lora: lora)
-            var uncond: (sequence: Tensor, pooled: Tensor)? = nil
-            if usesTrueCFG && r.guidance > 1 {
-                if lora != nil {
-                    uncond = encodePrompt(r.negativePrompt, maxSequenceLength: maxSeq, lora: lora)
-                } else {
-                    if uncondCache[r.negativePrompt] == nil { uncondCache[r.negativePrompt] = encodePrompt(r.negativePrompt, maxSequenceLength: maxSeq) }
-                    uncond = uncondCache[r.negativePrompt]
-                }
+        if let batch {
+            while !batch.isEmpty {
+                for (tag, result) in batch.step(previews: previews, progress: progress) { results[tag] = result }
             }
-            let image = r.image.map(imageLatents)
-            let mask = r.mask.map { maskLatents($0, height: r.height, width: r.width) }
-            for b in 0..<r.numImages {
-                let x: Tensor
-                if let l = r.latents {
-                    x = Tensor(shape: [seqLen, channels], data: Array(l.data[(b * seqLen * channels)..<((b + 1) * seqLen * channels)]))
-                } else {
-                    x = GaussianNoise.tensor(shape: [seqLen, channels], seed: r.seed &+ UInt64(b))
-                }
-                if let image {
-                    // FlowMatchEulerDiscreteScheduler.scale_noise at the entry sigma: σ·noise + (1 − σ)·image.
-                    let s0 = sigmas[0]
-                    var mixed = x
-                    mixed.data.withUnsafeMutableBufferPointer { m in image.data.withUnsafeBufferPointer { im in
-                        for j in 0..<m.count { m[j] = s0 * m[j] + (1 - s0) * im[j] }
-                    }}
-                    var slot = Slot(req: i, x: mixed, cond: cond, uncond: uncond)
-                    if let mask { slot.inpaint = (image, x, mask) }
-                    slots.append(slot)
-                } else {
-                    slots.append(Slot(req: i, x: x, cond: cond, uncond: uncond))
-                }
-                if let t = r.cacheThreshold, t > 0 {
-                    slots[slots.count - 1].cache = (StepCache(threshold: Float(t)), StepCache(threshold: Float(t)))
-                }
-            }
-        }
-        let txtIds = Tensor(zeros: [slots[0].cond.sequence.rows, 3])
-        var canceled = Set<Int>()
-        var passes = [Int](repeating: 0, count: reqs.count)
-
-        for (step, t) in timesteps.enumerated() {
-            // Transformer items: each active slot's conditional pass, and its unconditional pass where it has one.
-            var inputs: [FluxTransformerInput] = []
-            var owners: [(slot: Int, uncond: Bool)] = []
-            for (si, s) in slots.enumerated() where !canceled.contains(s.req) {
-                let g: Float? = transformer.config.guidanceEmbeds ? Float(reqs[s.req].guidance) : nil
-                let lora = reqs[s.req].lora.flatMap { $0.isEmpty ? nil : $0 }
-                var input = FluxTransformerInput(hiddenStates: s.x, encoderHiddenStates: s.cond.sequence,
-                                                 pooledProjections: s.cond.pooled, timestep: t / 1000, guidance: g,
-                                                 imgIds: imgIds, txtIds: txtIds)
-                input.lora = lora
-                // The last step, which lands on the image, always runs in full (as TeaCache does).
-                let last = step + 1 == timesteps.count
-                input.cache = last ? nil : s.cache?.cond
-                inputs.append(input)
-                owners.append((si, false))
-                passes[s.req] += 1
-                if let u = s.uncond {
-                    input.encoderHiddenStates = u.sequence
-                    input.pooledProjections = u.pooled
-                    input.cache = last ? nil : s.cache?.uncond
-                    inputs.append(input)
-                    owners.append((si, true))
-                    passes[s.req] += 1
-                }
-            }
-            var velocities: [Tensor] = []
-            var start = 0
-            do {
-                while start < inputs.count {
-                    let end = min(start + maxForwardBatch, inputs.count)
-                    velocities += try transformer.forward(Array(inputs[start..<end]))
-                    start = end
-                }
-            } catch {
-                // A device failure ends every request of the batch, with the backend's message.
-                for i in live { results[i] = .failure(error) }
-                return results.map { $0! }
-            }
-            var cond: [Int: Tensor] = [:], uncond: [Int: Tensor] = [:]
-            for (o, out) in zip(owners, velocities) {
-                let v = easel.velocity(out, latents: slots[o.slot].x, sigma: sigmas[step])
-                if o.uncond { uncond[o.slot] = v } else { cond[o.slot] = v }
-            }
-            for (si, v) in cond.sorted(by: { $0.key < $1.key }) {
-                var vel = v
-                if let u = uncond[si] {
-                    // true CFG as FluxPipeline: neg + scale·(cond − neg)
-                    let g = Float(reqs[slots[si].req].guidance)
-                    vel.data.withUnsafeMutableBufferPointer { c in u.data.withUnsafeBufferPointer { n in
-                        for j in 0..<c.count { c[j] = n[j] + g * (c[j] - n[j]) }
-                    }}
-                }
-                let req = reqs[slots[si].req]
-                if let preview, let every = req.previewEvery, every > 0, (step + 1) % every == 0, step + 1 < timesteps.count,
-                   slots.firstIndex(where: { $0.req == slots[si].req }) == si {
-                    var x0 = slots[si].x
-                    let sg = sigmas[step]
-                    x0.data.withUnsafeMutableBufferPointer { xs in vel.data.withUnsafeBufferPointer { vs in
-                        for j in 0..<xs.count { xs[j] -= sg * vs[j] }
-                    }}
-                    if let img = previewImage(x0, latentHeight: lh, latentWidth: lw) { preview(slots[si].req, step + 1, img) }
-                }
-                FlowMatchEulerScheduler.step(&slots[si].x, velocity: vel, sigma: sigmas[step], sigmaNext: sigmas[step + 1])
-                if let p = slots[si].inpaint {
-                    // FluxInpaintPipeline: the kept region is the image noised to the next sigma (the image itself
-                    // after the last step), blended by the mask.
-                    let sn = step + 1 < timesteps.count ? sigmas[step + 1] : 0
-                    slots[si].x.data.withUnsafeMutableBufferPointer { xs in
-                        p.image.data.withUnsafeBufferPointer { im in p.noise.data.withUnsafeBufferPointer { nz in
-                            p.mask.data.withUnsafeBufferPointer { mk in
-                                for j in 0..<xs.count {
-                                    let known = sn * nz[j] + (1 - sn) * im[j]
-                                    xs[j] = (1 - mk[j]) * known + mk[j] * xs[j]
-                                }
-                            }
-                        }}
-                    }
-                }
-            }
-            if let progress {
-                for i in live where !canceled.contains(i) {
-                    let n = reqs[i].numImages
-                    if !progress(i, (step + 1) * n, timesteps.count * n) { canceled.insert(i) }
-                }
-            }
-            if canceled.count == live.count { break }
-        }
-        for i in live {
-            if canceled.contains(i) { results[i] = .failure(CancellationError()); continue }
-            let mine = slots.filter { $0.req == i }
-            let cached = mine.reduce(0) { $0 + ($1.cache.map { $0.cond.skippedPasses + $0.uncond.skippedPasses } ?? 0) }
-            results[i] = .success(GenerationOutput(images: mine.map { decode($0.x, latentHeight: lh, latentWidth: lw) },
-                                                   transformerPasses: passes[i], cachedPasses: cached))
         }
         return results.map { $0! }
     }
