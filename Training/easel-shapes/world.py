@@ -18,6 +18,12 @@ Geometry (image coordinates in pixels, the image spans [0, W] x [0, H]):
     each times (1 +- 5%).
   * colours are the named sRGB values +- a few units of jitter per channel.
 Rendering supersamples 4x4 per pixel and box-averages (anti-aliased edges).
+
+Styles: "filled" (the default, what the base model was trained on) paints the whole
+shape; "outline" paints only a band of OUTLINE_FRAC * W (2.5 px at 64x64) inside the
+same boundary: the shape minus the shape inset by that width (circle radius - w,
+square half side - w, triangle with each edge moved inward by w), anti-aliased the
+same way, so the filled and outline renders share their outer edge exactly.
 """
 from __future__ import annotations
 
@@ -62,6 +68,8 @@ SIZE_JITTER = 0.05
 POS_JITTER_FRAC = 1.5 / 64.0
 COLOUR_JITTER = 6.0
 SUPERSAMPLE = 4
+OUTLINE_FRAC = 2.5 / 64.0  # stroke width of the "outline" style, as a fraction of the image width
+STYLES = ["filled", "outline"]
 
 HELD_OUT_PERMILLE = 100  # ~10% of the tuples never appear in training
 
@@ -184,9 +192,14 @@ def layout(shape_id, size_id, row, col, width, height, gen=None, jitter=True):
     return cx, cy, s
 
 
-def render(shape_id, cx, cy, s, fg, bg, width=64, height=64, ss=SUPERSAMPLE):
-    """Anti-aliased renders.  fg/bg: [N,3] floats in [0,1].  Returns [N,3,H,W] in [0,1]."""
+def render(shape_id, cx, cy, s, fg, bg, width=64, height=64, ss=SUPERSAMPLE, style="filled", stroke=None):
+    """Anti-aliased renders.  fg/bg: [N,3] floats in [0,1].  Returns [N,3,H,W] in [0,1].
+
+    style "filled" (default) or "outline" (a band `stroke` px wide inside the boundary, default
+    OUTLINE_FRAC * width; the interior stays background)."""
     import torch
+    if style not in STYLES:
+        raise ValueError(f"style {style!r} (expected one of {STYLES})")
     dev = cx.device
     n = cx.shape[0]
     xs = (torch.arange(width * ss, device=dev, dtype=torch.float32) + 0.5) / ss
@@ -198,14 +211,27 @@ def render(shape_id, cx, cy, s, fg, bg, width=64, height=64, ss=SUPERSAMPLE):
     h = (s / 2).view(n, 1, 1)
     dx = X - cx_
     dy = Y - cy_
-    circle = dx * dx + dy * dy <= h * h
-    square = (dx.abs() <= h) & (dy.abs() <= h)
     top = cy_ - 4 * h / 3          # apex: centroid - 2s/3
     rel = Y - top                  # depth below the apex
-    tri = (rel >= 0) & (rel <= 2 * h) & (dx.abs() <= rel / 2)
     sid = shape_id.view(n, 1, 1)
-    inside = torch.where(sid == 0, circle, torch.where(sid == 1, square, tri))
-    cov = inside.float().view(n, height, ss, width, ss).mean(dim=(2, 4))  # [N,H,W]
+
+    def inside(w):
+        """The shape with its boundary moved inward by w px (w = 0: the shape itself)."""
+        r = h - w
+        circle = dx * dx + dy * dy <= r * r
+        square = (dx.abs() <= r) & (dy.abs() <= r)
+        if w == 0:
+            tri = (rel >= 0) & (rel <= 2 * h) & (dx.abs() <= rel / 2)
+        else:
+            # sides |dx| = rel/2 have unit normal (1, -1/2)/sqrt(1.25): distance (rel/2 - |dx|)/sqrt(1.25)
+            tri = (rel <= 2 * h - w) & ((rel / 2 - dx.abs()) >= w * math.sqrt(1.25))
+        return torch.where(sid == 0, circle, torch.where(sid == 1, square, tri))
+
+    inside_px = inside(0)
+    if style == "outline":
+        w = OUTLINE_FRAC * width if stroke is None else float(stroke)
+        inside_px = inside_px & ~inside(w)
+    cov = inside_px.float().view(n, height, ss, width, ss).mean(dim=(2, 4))  # [N,H,W]
     cov = cov.unsqueeze(1)
     return bg.view(n, 3, 1, 1) + cov * (fg - bg).view(n, 3, 1, 1)
 
@@ -230,8 +256,11 @@ class TupleTable:
     def __len__(self):
         return len(self.tuples)
 
-    def render(self, idx, width=64, height=64, gen=None, jitter=True):
-        """idx: long tensor of tuple indices.  Returns [N,3,H,W] floats in [0,1]."""
+    def render(self, idx, width=64, height=64, gen=None, jitter=True, style="filled"):
+        """idx: long tensor of tuple indices.  Returns [N,3,H,W] floats in [0,1].
+
+        The random draws (layout, colour jitter) do not depend on `style`: the same generator state
+        gives the same shape, place and colours in either style."""
         import torch
         sid = self.shape[idx]
         cx, cy, s = layout(sid, self.size[idx], self.row[idx], self.col[idx], width, height,
@@ -244,15 +273,15 @@ class TupleTable:
             bg = bg + (torch.rand(n, 3, device=self.device, generator=gen) * 2 - 1) * COLOUR_JITTER
         fg = fg.clamp(0, 255) / 255.0
         bg = bg.clamp(0, 255) / 255.0
-        return render(sid, cx, cy, s, fg, bg, width, height)
+        return render(sid, cx, cy, s, fg, bg, width, height, style=style)
 
 
-def render_tuple(t, seed=0, width=64, height=64, jitter=True):
-    """One image as uint8 HxWx3 numpy."""
+def render_tuple(t, seed=0, width=64, height=64, jitter=True, style="filled"):
+    """One image as uint8 HxWx3 numpy (style "filled" or "outline")."""
     import torch
     table = TupleTable([t])
     g = torch.Generator().manual_seed(seed)
-    img = table.render(torch.zeros(1, dtype=torch.long), width, height, gen=g, jitter=jitter)
+    img = table.render(torch.zeros(1, dtype=torch.long), width, height, gen=g, jitter=jitter, style=style)
     return (img[0].permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
 
 
@@ -297,6 +326,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--split-seed", type=int, default=0)
     ap.add_argument("--png", help="write a mosaic of random renders here")
+    ap.add_argument("--style", default="filled", choices=STYLES, help="rendering style of the --png mosaic")
     args = ap.parse_args()
     tr, ho = split(args.split_seed)
     print(f"world {WORLD_VERSION}: {len(tr) + len(ho)} tuples, {len(tr)} train, {len(ho)} held out")
@@ -305,6 +335,6 @@ if __name__ == "__main__":
     if args.png:
         rng = random.Random(0)
         picks = rng.sample(tr + ho, 32)
-        write_png(args.png, grid([render_tuple(t, seed=i) for i, t in enumerate(picks)], 8))
+        write_png(args.png, grid([render_tuple(t, seed=i, style=args.style) for i, t in enumerate(picks)], 8))
         for i, t in enumerate(picks[:8]):
             print(i, canonical_prompt(t))
