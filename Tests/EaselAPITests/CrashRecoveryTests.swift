@@ -94,6 +94,52 @@ final class CrashRecoveryTests: XCTestCase {
             XCTAssertEqual(job["images"]?.serialized.contains("0.png"), true)
         }
     }
+
+    /// kill -9 while a continuous running set holds a long job and short jobs admitted into it mid-flight, with more
+    /// queued behind: after the restart every acknowledged job runs to success.
+    func testKillNineDuringAContinuousBatchLosesNoAcknowledgedJob() throws {
+        let binary = Self.easelBinary
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            return XCTFail("build the easel executable first (swift build): \(binary.path) is missing")
+        }
+        let dir = try makeTempDir()
+        let config = dir.appendingPathComponent("easel.json")
+        try Data("""
+        {"server": {"data_dir": "data"},
+         "models": [{"id": "easel-shapes", "path": "\(shapesFolder.path)", "max_batch_size": 3, "max_queue_delay_ms": 0,
+                     "batching": "continuous", "defaults": {"width": 64, "height": 64, "steps": 8, "guidance": 2.5}}]}
+        """.utf8).write(to: config)
+        let first = try Daemon(config: config)
+        defer { first.stop() }
+        eventually(timeout: 30, "ready") { (try? LoopbackClient.request(port: first.port, "GET", "/readyz").status) == 200 }
+        func submit(_ d: Daemon, steps: Int, seed: Int) throws -> String {
+            let a = try LoopbackClient.json(port: d.port, "POST", "/v1/generate",
+                                            #"{"model": "easel-shapes", "prompt": "\#(goodPrompt)", "seed": \#(seed), "steps": \#(steps)}"#)
+            XCTAssertEqual(a.status, 202, a.text)
+            return try XCTUnwrap(a.json["id"]?.stringValue)
+        }
+        let long = try submit(first, steps: 50, seed: 1)
+        eventually(timeout: 30, "the long job running") {
+            ((try? LoopbackClient.request(port: first.port, "GET", "/v1/jobs/\(long)").json["progress"]?["step"]?.intValue) ?? 0) >= 2
+        }
+        var ids = [long]
+        for i in 0..<6 { ids.append(try submit(first, steps: 30, seed: 10 + i)) }
+        // Wait until a short job is running beside the long one (admitted into its set), then kill.
+        eventually(timeout: 30, "a job admitted mid-flight") {
+            ((try? LoopbackClient.request(port: first.port, "GET", "/v1/jobs/\(ids[1])").json["progress"]?["step"]?.intValue) ?? 0) >= 1
+        }
+        let before = try LoopbackClient.request(port: first.port, "GET", "/v1/jobs/\(ids[1])").json
+        XCTAssertGreaterThanOrEqual(before["metrics"]?["batch_size"]?.intValue ?? 0, 2, "joined the long job's set")
+        XCTAssertEqual(before["status"]?.stringValue, "running")
+        first.kill9()
+
+        let second = try Daemon(config: config)
+        defer { second.stop() }
+        let jobs = waitForAllSucceeded(second, ids)
+        XCTAssertGreaterThanOrEqual(jobs[0]["attempts"]?.intValue ?? 0, 2, "the long job ran again")
+        XCTAssertGreaterThanOrEqual(jobs[1]["attempts"]?.intValue ?? 0, 2, "the admitted job ran again")
+        for job in jobs { XCTAssertEqual(job["images"]?.serialized.contains("0.png"), true) }
+    }
 }
 
 // Steps shared by the tests that run the `easel serve` binary (crash recovery, graceful shutdown).
