@@ -173,7 +173,6 @@ final class EngineRunningSet: RunningSet {
     private var members: [Int: (job: JobRecord, request: GenerationRequest, admitted: Date)] = [:]
     private var nextTag = 0
     private var admittedSinceStep = 0
-    private var lastStepEnd: Date?
 
     init(executor: EngineExecutor) { self.executor = executor }
 

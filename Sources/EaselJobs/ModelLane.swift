@@ -72,7 +72,6 @@ final class ModelLane: Sendable {
         }
         admit(first)
         while !jobs.isEmpty {
-            let store = self.store
             let left = set.step { id, step, steps in
                 store.recordProgress(id, step: step, steps: steps)
                 guard let reason = self.stopReason(id, deadline: jobs[id]?.job.deadline ?? nil) else { return true }

@@ -6,7 +6,7 @@ enum BLAS {
     ///
     /// Batch invariance: a row of C must not depend on how many rows A has, so that an image computes the same bits
     /// alone or batched. OpenBLAS' blocked kernels keep each row's summation order whatever m is, but it sends small
-    /// products (m·n·k below about 10⁵ here, on its AVX-512 kernels) to a small-matrix path that sums differently.
+    /// products (m·n·k below about 2·10⁵ on this project's AVX-512 machine) to a small-matrix path that sums differently.
     /// Products under `minimumWork` multiply-adds are therefore padded with zero rows up to it, so that every product
     /// takes the blocked path (DenoisingBatchTests checks the result to the bit).
     @inline(__always)

@@ -46,11 +46,6 @@ public final class DenoisingBatch {
     /// Encoded negative prompts without LoRAs, shared by members (a few kept; cleared when it grows past that).
     private var uncondCache: [String: (sequence: Tensor, pooled: Tensor)] = [:]
 
-    /// Requests with the same `key` can share a running set.
-    public static func key(width: Int, height: Int, textLength: Int) -> String { "\(width)x\(height)/\(textLength)" }
-
-    public var key: String { Self.key(width: width, height: height, textLength: textLength) }
-
     public init(pipeline: FluxPipeline, width: Int, height: Int, textLength: Int) {
         self.pipeline = pipeline
         self.width = width
@@ -66,8 +61,7 @@ public final class DenoisingBatch {
 
     /// A set shaped for `r` (which still has to be admitted).
     public convenience init(pipeline: FluxPipeline, like r: GenerationRequest) {
-        self.init(pipeline: pipeline, width: r.width, height: r.height,
-                  textLength: r.maxSequenceLength ?? pipeline.easel.maxSequenceLength)
+        self.init(pipeline: pipeline, width: r.width, height: r.height, textLength: pipeline.textLength(of: r))
     }
 
     public var isEmpty: Bool { members.isEmpty }
@@ -78,16 +72,21 @@ public final class DenoisingBatch {
     public var tags: [Int] { members.map(\.tag) }
 
     public func accepts(_ r: GenerationRequest) -> Bool {
-        r.width == width && r.height == height && (r.maxSequenceLength ?? pipeline.easel.maxSequenceLength) == textLength
+        r.width == width && r.height == height && pipeline.textLength(of: r) == textLength
     }
 
     /// Validates `r`, encodes its prompts and draws its noise; it takes its first step at the next `step`.
     /// Throws (and leaves the set as it was) for a request the pipeline rejects or that does not fit the set.
     public func admit(_ r: GenerationRequest, tag: Int) throws {
         try pipeline.validate(r)
+        try insert(r, tag: tag)
+    }
+
+    /// `admit` for a request the pipeline has already validated.
+    func insert(_ r: GenerationRequest, tag: Int) throws {
         guard accepts(r) else {
             throw EngineError("a running set of \(width)x\(height) with \(textLength) text tokens cannot take " +
-                              "\(r.width)x\(r.height) with \(r.maxSequenceLength ?? pipeline.easel.maxSequenceLength)")
+                              "\(r.width)x\(r.height) with \(pipeline.textLength(of: r))")
         }
         precondition(!members.contains { $0.tag == tag }, "tag \(tag) is already in the set")
         let (fullSigmas, fullTimesteps, _) = pipeline.scheduler.schedule(steps: r.steps, imageSeqLen: seqLen)

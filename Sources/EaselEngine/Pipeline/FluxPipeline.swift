@@ -293,7 +293,7 @@ public final class FluxPipeline {
         }
         if r.steps < 1 { throw EngineError("steps must be at least 1") }
         if r.numImages < 1 { throw EngineError("num_images must be at least 1") }
-        let maxSeq = r.maxSequenceLength ?? easel.maxSequenceLength
+        let maxSeq = textLength(of: r)
         if maxSeq < 1 { throw EngineError("max_sequence_length must be at least 1 (got \(maxSeq))") }
         for p in usesTrueCFG && r.guidance > 1 ? [r.prompt, r.negativePrompt] : [r.prompt] {
             try Self.checkTokens(tokenizer.encodeForPipeline(p, maxLength: tokenizer.modelMaxLength ?? 77),
@@ -328,6 +328,9 @@ public final class FluxPipeline {
         // generateBatch validates and hands a bad request back as its failure, which get() rethrows.
         try generateBatch([r]) { _, done, total in progress?(done, total) ?? true }[0].get()
     }
+
+    /// T5 rows a request's prompts are encoded to: its own max_sequence_length, else the model's.
+    public func textLength(of r: GenerationRequest) -> Int { r.maxSequenceLength ?? easel.maxSequenceLength }
 
     /// Whether requests can share denoising steps: same size, steps and text length.
     public func batchKey(_ r: GenerationRequest) -> String {
@@ -395,7 +398,7 @@ public final class FluxPipeline {
                 try validate(r)
                 if batchKey(r) != batchKey(reqs[0]) { throw EngineError("batched requests must share size, steps and text length") }
                 let set = batch ?? DenoisingBatch(pipeline: self, like: r)
-                try set.admit(r, tag: i)
+                try set.insert(r, tag: i)
                 batch = set
             } catch { results[i] = .failure(error) }
         }
