@@ -13,7 +13,8 @@ extension APIHandler {
     /// GET /metrics
     func metricsResponse() -> HTTPResponse {
         let depths = (try? store.queueDepths()) ?? [:]
-        let text = metrics.render(queueDepths: depths, models: registry.entries.map(\.id))
+        let text = metrics.render(queueDepths: depths, models: registry.entries.map(\.id),
+                                  resident: registry.memory.resident, budget: registry.memory.budget)
         return HTTPResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
                             body: .data(Data(text.utf8)))
     }

@@ -5,7 +5,7 @@ import Foundation
 extension APIHandler {
     /// GET /v1/models
     func listModels() -> HTTPResponse {
-        .json(JSONValue.object([("models", .array(registry.entries.map(\.info)))]).data)
+        .json(JSONValue.object([("models", .array(registry.entries.map(\.info))), ("memory", registry.memory.info)]).data)
     }
 
     /// GET /v1/models/{id}

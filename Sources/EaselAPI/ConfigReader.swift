@@ -53,7 +53,7 @@ struct ConfigReader {
     func model(_ v: JSONValue, index: Int) throws -> ModelConfig {
         let name = "models[\(index)]"
         let o = try object(v, name, allowed: ["id", "path", "backend", "load", "max_batch_size", "max_queue_delay_ms",
-                                              "batching", "defaults", "limits", "description", "cache"])
+                                              "batching", "defaults", "limits", "description", "cache", "memory_mb"])
         guard let idValue = o["id"], let pathValue = o["path"] else { throw fail("\(name) needs \"id\" and \"path\"") }
         let id = try string(idValue, "\(name).id")
         guard !id.isEmpty, id.utf8.count <= 128, id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -80,6 +80,7 @@ struct ConfigReader {
             }
             m.batching = mode
         }
+        if let x = o["memory_mb"], x != .null { m.memoryMB = try int(x, "\(name).memory_mb", 1...(1 << 30)) }
         if let x = o["description"] { m.description = try string(x, "\(name).description") }
         if let d = o["defaults"] {
             let dn = "\(name).defaults"

@@ -11,7 +11,7 @@ public final class EaselDaemon: @unchecked Sendable {
     public let config: ServerConfig
     public let store: JobStore
     public let registry: ModelRegistry
-    public let metrics = Metrics()
+    public let metrics: Metrics
     public let scheduler: Scheduler
     public let api: APIHandler
     public let webhookSender: WebhookSender
@@ -30,6 +30,14 @@ public final class EaselDaemon: @unchecked Sendable {
                 tune: (inout APIOptions) -> Void = { _ in }) throws {
         self.config = config
         self.logger = logger
+        let metrics = Metrics()
+        self.metrics = metrics
+        // A budget no model fits is a config error before anything is opened.
+        let entries = registry?.entries ?? config.models.map { ModelEntry(config: $0, logger: logger) }
+        let memory = ModelMemory(entries: entries, budget: config.modelMemoryBudgetMB.map { $0 << 20 },
+                                 minTurn: config.modelMinTurnSeconds, metrics: metrics, logger: logger)
+        try memory.checkBudget()
+        let registry = ModelRegistry(entries: entries, memory: memory)
         var storeOptions = JobStoreOptions()
         storeOptions.maxQueued = config.maxQueued
         storeOptions.maxAttempts = config.maxAttempts
@@ -42,16 +50,14 @@ public final class EaselDaemon: @unchecked Sendable {
             for id in recovery.workerLost { logger.error("job failed: worker_lost", metadata: ["job_id": "\(id)"]) }
             for id in recovery.canceled { logger.info("job canceled after restart", metadata: ["job_id": "\(id)"]) }
         }
-        let registry = registry ?? ModelRegistry(configs: config.models, logger: logger)
         let loras = config.loraLibrary()
         let previews = PreviewHub()
         self.registry = registry
-        let metrics = self.metrics
         scheduler = Scheduler(store: store, lanes: registry.entries.map { entry in
             ModelLaneConfig(model: entry.id, maxBatchSize: entry.config.maxBatchSize,
                             maxQueueDelay: Double(entry.config.maxQueueDelayMs) / 1000,
                             batching: entry.config.batching,
-                            executor: EngineExecutor(model: entry, metrics: metrics, logger: logger,
+                            executor: EngineExecutor(model: entry, memory: memory, metrics: metrics, logger: logger,
                                                      inputs: InputStore(dataDir: config.dataDir), loras: loras,
                                                      previews: previews))
         })

@@ -8,16 +8,19 @@ import Logging
 /// as PNG. Runs on the model's lane thread, one batch at a time.
 public final class EngineExecutor: BatchExecutor, Sendable {
     let model: ModelEntry
+    /// Where the model's pipeline comes from: loaded on first use, pinned while a batch or running set uses it.
+    let memory: ModelMemory
     let metrics: Metrics
     let logger: Logger
     let inputs: InputStore?
     let loras: LoRALibrary?
     let previews: PreviewHub?
 
-    public init(model: ModelEntry, metrics: Metrics, logger: Logger, inputs: InputStore? = nil, loras: LoRALibrary? = nil,
-                previews: PreviewHub? = nil) {
+    public init(model: ModelEntry, memory: ModelMemory? = nil, metrics: Metrics, logger: Logger, inputs: InputStore? = nil,
+                loras: LoRALibrary? = nil, previews: PreviewHub? = nil) {
         self.previews = previews
         self.model = model
+        self.memory = memory ?? ModelMemory(entries: [model], metrics: metrics, logger: logger)
         self.metrics = metrics
         self.logger = logger
         self.inputs = inputs
@@ -43,15 +46,20 @@ public final class EngineExecutor: BatchExecutor, Sendable {
         return r
     }
 
-    /// The model's pipeline, or every job's failure when it cannot load.
-    func loadPipeline(for jobs: [JobRecord]) -> Result<FluxPipeline, JobError> {
-        do { return .success(try model.pipeline()) } catch {
-            let message = (error as? APIError)?.message ?? "\(error)"
-            for job in jobs {
-                logger.error("job failed", metadata: ["job_id": "\(job.id)", "model": "\(model.id)", "error": "\(message)"])
-            }
-            return .failure(JobError(code: "model_unavailable", message: message))
+    /// The model's pipeline, pinned in memory until `memory.release(model)` (or `yield`), or every job's failure
+    /// when it cannot load.
+    func acquirePipeline(for jobs: [JobRecord]) -> Result<FluxPipeline, JobError> {
+        do { return .success(try memory.acquire(model)) } catch {
+            return .failure(unavailable(error, jobs: jobs))
         }
+    }
+
+    func unavailable(_ error: Error, jobs: [JobRecord]) -> JobError {
+        let message = (error as? APIError)?.message ?? "\(error)"
+        for job in jobs {
+            logger.error("job failed", metadata: ["job_id": "\(job.id)", "model": "\(model.id)", "error": "\(message)"])
+        }
+        return JobError(code: "model_unavailable", message: message)
     }
 
     /// A job's stored input as the engine request it runs; a job whose input cannot be read fails alone.
@@ -121,12 +129,14 @@ public final class EngineExecutor: BatchExecutor, Sendable {
         var results: [String: Result<JobOutput, JobError>] = [:]
         metrics.observe(Metrics.batchSize, Double(batch.count))
         let pipeline: FluxPipeline
-        switch loadPipeline(for: batch) {
+        switch acquirePipeline(for: batch) {
         case .success(let p): pipeline = p
         case .failure(let e):
             for job in batch { results[job.id] = .failure(e) }
             return results
         }
+        // A static batch keeps the memory to its end; the lane's next acquire is where it can yield.
+        defer { memory.release(model) }
         // Jobs whose stored input cannot be read fail alone; the rest run together.
         var runnable: [(job: JobRecord, request: GenerationRequest)] = []
         for job in batch {
@@ -167,9 +177,16 @@ extension EngineExecutor: ContinuousBatchExecutor {
 }
 
 /// A model's running set on the engine: a `DenoisingBatch` whose members are jobs. Used from the lane thread only.
+///
+/// It pins the model in memory while it has members. When another model waits for the memory and this one's turn
+/// is over, the set yields at the start of its next step: it drops its pipeline (the members' latents and text
+/// conditioning stay), gives the memory up, and waits in line to load again; cancels and deadlines are checked
+/// every 0.25 s meanwhile.
 final class EngineRunningSet: RunningSet {
     let executor: EngineExecutor
     private var batch: DenoisingBatch?
+    /// The pipeline while the set holds the model's memory.
+    private var pipeline: FluxPipeline?
     private var members: [Int: (job: JobRecord, request: GenerationRequest, admitted: Date)] = [:]
     private var nextTag = 0
     private var admittedSinceStep = 0
@@ -178,13 +195,24 @@ final class EngineRunningSet: RunningSet {
 
     var count: Int { members.count }
     var images: Int { members.values.reduce(0) { $0 + $1.request.numImages } }
+    private var model: ModelEntry { executor.model }
+    private var memory: ModelMemory { executor.memory }
+
+    /// Not while waiting for memory, nor when about to yield it: a job claimed then would only wait.
+    var admitting: Bool { pipeline != nil && !memory.shouldYield(model) }
 
     func admit(_ job: JobRecord) -> JobError? {
-        let pipeline: FluxPipeline
-        switch executor.loadPipeline(for: [job]) {
-        case .success(let p): pipeline = p
-        case .failure(let e): return e
+        if pipeline == nil {
+            switch executor.acquirePipeline(for: [job]) {
+            case .success(let p):
+                pipeline = p
+                if let batch, !batch.isAttached {
+                    do { try batch.attach(p) } catch { return JobError(code: JobError.internalError, message: "\(error)") }
+                }
+            case .failure(let e): return e
+            }
         }
+        let pipeline = self.pipeline!
         let request: GenerationRequest
         switch executor.prepare(job, pipeline: pipeline) {
         case .success(let r): request = r
@@ -193,7 +221,7 @@ final class EngineRunningSet: RunningSet {
         let set = batch ?? DenoisingBatch(pipeline: pipeline, like: request)
         let tag = nextTag
         do { try set.admit(request, tag: tag) } catch {
-            executor.logger.error("job failed", metadata: ["job_id": "\(job.id)", "model": "\(executor.model.id)",
+            executor.logger.error("job failed", metadata: ["job_id": "\(job.id)", "model": "\(model.id)",
                                                           "error": "\(error)"])
             return JobError(code: "generation_failed", message: "\(error)")
         }
@@ -205,7 +233,62 @@ final class EngineRunningSet: RunningSet {
         return nil
     }
 
+    /// Gives the memory back (the set is done).
+    func close() {
+        if pipeline != nil { memory.release(model) }
+        pipeline = nil
+        batch = nil
+    }
+
+    /// The set's model back in memory, yielding it first when another model's turn has come. Returns the members
+    /// that left while it waited (canceled, past their deadline, or all of them when the model cannot load again).
+    private func resident(progress: (String, Int, Int) -> Bool) -> [String: Result<JobOutput, JobError>]? {
+        guard let batch else { return nil }
+        if pipeline != nil, memory.shouldYield(model) {
+            batch.detach()
+            pipeline = nil
+            memory.yield(model)
+            executor.logger.info("running set suspended for another model", metadata: [
+                "model": "\(model.id)", "jobs": "\(members.count)"])
+        }
+        guard pipeline == nil else { return nil }
+        var stopped: [Int] = []
+        do {
+            let p = try memory.acquire(model, pollEvery: 0.25) {
+                for (tag, done, total) in batch.progress {
+                    if let m = members[tag], !progress(m.job.id, done, total) { stopped.append(tag) }
+                }
+                return !stopped.isEmpty
+            }
+            try batch.attach(p)
+            pipeline = p
+            executor.logger.info("running set resumed", metadata: ["model": "\(model.id)", "jobs": "\(members.count)"])
+            return nil
+        } catch is ModelMemory.Abandoned {
+            var out: [String: Result<JobOutput, JobError>] = [:]
+            for tag in stopped {
+                batch.remove(tag: tag)
+                guard let m = members.removeValue(forKey: tag) else { continue }
+                executor.previews?.remove(m.job.id)
+                out[m.job.id] = .failure(JobError(code: JobError.canceled, message: "stopped while waiting for memory"))
+            }
+            if batch.isEmpty { self.batch = nil }
+            return out
+        } catch {
+            let e = executor.unavailable(error, jobs: members.values.map(\.job))
+            var out: [String: Result<JobOutput, JobError>] = [:]
+            for m in members.values {
+                executor.previews?.remove(m.job.id)
+                out[m.job.id] = .failure(e)
+            }
+            members.removeAll()
+            self.batch = nil
+            return out
+        }
+    }
+
     func step(progress: (String, Int, Int) -> Bool) -> [String: Result<JobOutput, JobError>] {
+        if let left = resident(progress: progress) { return left }
         guard let batch, !batch.isEmpty else { return [:] }
         let metrics = executor.metrics
         metrics.observe(Metrics.batchOccupancy, Double(images))

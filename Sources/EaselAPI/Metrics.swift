@@ -14,6 +14,11 @@ public final class Metrics: @unchecked Sendable {
     public static let stepAdmissions = "easel_step_admissions"
     public static let webhookDeliveries = "easel_webhook_deliveries_total"
     public static let httpRequests = "easel_http_requests_total"
+    public static let modelLoads = "easel_model_loads_total"
+    public static let modelEvictions = "easel_model_evictions_total"
+    public static let modelLoadSeconds = "easel_model_load_seconds"
+    public static let modelResidentBytes = "easel_model_resident_bytes"
+    public static let modelMemoryBudgetBytes = "easel_model_memory_budget_bytes"
 
     static let help: [String: String] = [
         jobsTotal: "Jobs by model and status: submitted (queued) and finished (succeeded, failed, canceled).",
@@ -26,6 +31,11 @@ public final class Metrics: @unchecked Sendable {
         stepAdmissions: "Jobs admitted into a running set at each step boundary (continuous batching).",
         webhookDeliveries: "Webhook delivery attempts by result (delivered, retry, failed).",
         httpRequests: "HTTP requests by route and status code.",
+        modelLoads: "Model loads by model and result (ok, failed).",
+        modelEvictions: "Models evicted from memory by model and reason (idle: least recently used; preempted: yielded to a waiting model).",
+        modelLoadSeconds: "Seconds per model load (successful ones).",
+        modelResidentBytes: "Bytes of weights each model holds now, as counted against memory.budget_mb (0: not resident).",
+        modelMemoryBudgetBytes: "memory.budget_mb in bytes (absent without a budget).",
     ]
 
     private let lock = NSLock()
@@ -37,6 +47,7 @@ public final class Metrics: @unchecked Sendable {
         queueWaitSeconds: Histogram(bounds: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]),
         batchOccupancy: Histogram(bounds: [1, 2, 3, 4, 6, 8, 12, 16, 32]),
         stepAdmissions: Histogram(bounds: [0, 1, 2, 4, 8, 16]),
+        modelLoadSeconds: Histogram(bounds: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]),
     ]
 
     public init() {}
@@ -66,14 +77,16 @@ public final class Metrics: @unchecked Sendable {
         return histograms[name]
     }
 
-    /// The text exposition format, with `queueDepths` as the per-model gauge (every configured model listed).
-    public func render(queueDepths: [String: Int], models: [String]) -> String {
+    /// The text exposition format, with `queueDepths` as the per-model gauge (every configured model listed) and
+    /// the models' resident bytes and budget as gauges.
+    public func render(queueDepths: [String: Int], models: [String], resident: [String: Int] = [:],
+                       budget: Int? = nil) -> String {
         lock.lock()
         let counters = self.counters
         let histograms = self.histograms
         lock.unlock()
         var out = ""
-        for name in [Self.jobsTotal, Self.webhookDeliveries, Self.httpRequests] {
+        for name in [Self.jobsTotal, Self.webhookDeliveries, Self.httpRequests, Self.modelLoads, Self.modelEvictions] {
             out += "# HELP \(name) \(Self.help[name]!)\n# TYPE \(name) counter\n"
             for (labels, value) in (counters[name] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 out += "\(name)\(labels) \(Self.format(value))\n"
@@ -83,8 +96,16 @@ public final class Metrics: @unchecked Sendable {
         for model in Set(models).union(queueDepths.keys).sorted() {
             out += "\(Self.queueDepth)\(Self.labelText([("model", model)])) \(queueDepths[model] ?? 0)\n"
         }
+        out += "# HELP \(Self.modelResidentBytes) \(Self.help[Self.modelResidentBytes]!)\n# TYPE \(Self.modelResidentBytes) gauge\n"
+        for (model, bytes) in resident.sorted(by: { $0.key < $1.key }) {
+            out += "\(Self.modelResidentBytes)\(Self.labelText([("model", model)])) \(bytes)\n"
+        }
+        if let budget {
+            out += "# HELP \(Self.modelMemoryBudgetBytes) \(Self.help[Self.modelMemoryBudgetBytes]!)\n"
+            out += "# TYPE \(Self.modelMemoryBudgetBytes) gauge\n\(Self.modelMemoryBudgetBytes) \(budget)\n"
+        }
         for name in [Self.batchSize, Self.stepSeconds, Self.jobSeconds, Self.queueWaitSeconds, Self.batchOccupancy,
-                     Self.stepAdmissions] {
+                     Self.stepAdmissions, Self.modelLoadSeconds] {
             out += "# HELP \(name) \(Self.help[name]!)\n# TYPE \(name) histogram\n"
             histograms[name]!.render(name: name, into: &out)
         }

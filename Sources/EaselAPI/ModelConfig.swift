@@ -21,6 +21,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var description: String?
     /// `cache.threshold`: step caching for this model's requests unless a request says otherwise (nil: off).
     public var cacheThreshold: Double?
+    /// `memory_mb`: what the model counts against `memory.budget_mb` (nil: estimated from its weight files).
+    public var memoryMB: Int?
 
     public init(id: String, path: URL) {
         self.id = id

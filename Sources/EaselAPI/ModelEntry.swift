@@ -3,32 +3,54 @@ import EaselEngine
 import Foundation
 import Logging
 
-/// One configured model: its settings and, once loaded, its pipeline. Loading happens once (at startup, or on first
-/// use for `load: lazy`); callers that need the pipeline while it loads wait for it.
-/// Unchecked Sendable: `state`, `loaded` and `cachedCapabilities` are only touched with `condition` held. The
-/// pipeline it hands out is not Sendable: its model lane's executor is the one thread that runs it; elsewhere only
-/// its immutable properties are read.
+/// One configured model: its settings and, while resident, its pipeline. `ModelMemory` decides when it loads (at
+/// startup, or on first use for `load: lazy`) and when it is evicted; this class holds the state and does the load.
+/// Unchecked Sendable: `state`, `loaded`, `cachedCapabilities`, `footprintCache` and `lastLoadSeconds` are only touched
+/// with `condition` held. The pipeline it hands out is not Sendable: its model lane's executor is the one thread that
+/// runs it; elsewhere only its immutable properties are read.
 public final class ModelEntry: @unchecked Sendable {
     public enum State: Equatable, Sendable {
-        case notLoaded, loading, loaded, failed(String)
+        case notLoaded, loading, loaded, evicted, failed(String)
+
+        /// As `/v1/models` shows it.
+        public var name: String {
+            switch self {
+            case .notLoaded: return "not_loaded"
+            case .loading: return "loading"
+            case .loaded: return "loaded"
+            case .evicted: return "evicted"
+            case .failed: return "failed"
+            }
+        }
     }
+
+    /// Loads the model's pipeline (tests substitute one that counts or blocks).
+    public typealias Loader = @Sendable (ModelConfig) throws -> FluxPipeline
 
     public let config: ModelConfig
     private let condition = NSCondition()
     private var state: State = .notLoaded
     private var loaded: FluxPipeline?
     private var cachedCapabilities: ModelCapabilities?
+    private var footprintCache: Int?
+    private var lastLoadSeconds: Double = 0
+    private let loader: Loader
     private let logger: Logger
 
-    public init(config: ModelConfig, logger: Logger) {
+    public init(config: ModelConfig, logger: Logger, loader: Loader? = nil) {
         self.config = config
         self.logger = logger
+        self.loader = loader ?? { config in
+            try BackendResolver.loadPipeline(folder: config.path, preference: config.backend) { error in
+                logger.warning("the CUDA backend cannot run this model; loading it on the CPU",
+                               metadata: ["model": "\(config.id)", "reason": "\(error)"])
+            }
+        }
     }
 
-    /// A pipeline already loaded elsewhere (tests).
-    public init(config: ModelConfig, pipeline: FluxPipeline, logger: Logger) {
-        self.config = config
-        self.logger = logger
+    /// A pipeline already loaded elsewhere (tests). Once evicted it loads from `config.path` like any other.
+    public convenience init(config: ModelConfig, pipeline: FluxPipeline, logger: Logger, loader: Loader? = nil) {
+        self.init(config: config, logger: logger, loader: loader)
         loaded = pipeline
         state = .loaded
     }
@@ -43,6 +65,40 @@ public final class ModelEntry: @unchecked Sendable {
 
     public var isLoaded: Bool { currentState == .loaded }
 
+    /// The pipeline while resident.
+    var residentPipeline: FluxPipeline? {
+        condition.lock()
+        defer { condition.unlock() }
+        return loaded
+    }
+
+    /// Seconds the last load took (0 before one).
+    var loadSeconds: Double {
+        condition.lock()
+        defer { condition.unlock() }
+        return lastLoadSeconds
+    }
+
+    /// What the model counts against `memory.budget_mb`: `memory_mb` when configured, else its weights as the backend
+    /// holds them, from the safetensors headers (`WeightFootprint`); 0 when they cannot be read (the load then fails
+    /// with the reason).
+    public var footprint: Int {
+        condition.lock()
+        if let f = footprintCache { condition.unlock(); return f }
+        condition.unlock()
+        let bytes: Int
+        if let mb = config.memoryMB {
+            bytes = mb << 20
+        } else {
+            let cuda = (try? plannedBackend()) == .cuda
+            bytes = (try? WeightFootprint.bytes(folder: config.path, cudaTransformer: cuda)) ?? 0
+        }
+        condition.lock()
+        footprintCache = bytes
+        condition.unlock()
+        return bytes
+    }
+
     /// Where this model is meant to run before it is loaded (`BackendResolver`), or 503 naming what is missing.
     func plannedBackend() throws -> BackendKind {
         switch BackendResolver.resolve(config.backend) {
@@ -52,60 +108,56 @@ public final class ModelEntry: @unchecked Sendable {
         }
     }
 
-    /// The loaded pipeline, loading it first if needed. Throws `APIError` 503 when the model cannot be loaded.
-    public func pipeline() throws -> FluxPipeline {
+    // MARK: state changes, made by ModelMemory
+
+    func markLoading() {
         condition.lock()
-        while true {
-            switch state {
-            case .loaded:
-                let p = loaded!
-                condition.unlock()
-                return p
-            case .failed(let message):
-                condition.unlock()
-                throw APIError.unavailable("model \(id) failed to load: \(message)")
-            case .loading:
-                condition.wait()
-            case .notLoaded:
-                state = .loading
-                condition.unlock()
-                let result = loadNow()
-                condition.lock()
-                switch result {
-                case .success(let p):
-                    loaded = p
-                    state = .loaded
-                case .failure(let message):
-                    state = .failed(message)
-                }
-                condition.broadcast()
-            }
-        }
+        state = .loading
+        condition.unlock()
     }
 
-    private enum LoadResult { case success(FluxPipeline), failure(String) }
+    func finishLoad(_ result: Result<FluxPipeline, LoadFailure>, seconds: Double) {
+        condition.lock()
+        switch result {
+        case .success(let p):
+            loaded = p
+            state = .loaded
+            lastLoadSeconds = seconds
+        case .failure(let f):
+            state = .failed(f.message)
+        }
+        condition.unlock()
+    }
 
-    private func loadNow() -> LoadResult {
+    /// Drops the pipeline; its memory is freed once no running set holds it either.
+    func markEvicted() {
+        condition.lock()
+        loaded = nil
+        state = .evicted
+        condition.unlock()
+    }
+
+    struct LoadFailure: Error { let message: String }
+
+    /// Loads the pipeline now, on the caller's thread, and logs the outcome (no state change).
+    func loadNow() -> Result<FluxPipeline, LoadFailure> {
         do { _ = try plannedBackend() } catch let error as APIError {
             logger.error("model failed to load", metadata: ["model": "\(id)", "error": "\(error.message)"])
-            return .failure(error.message)
+            return .failure(LoadFailure(message: error.message))
         } catch {
-            return .failure("\(error)")
+            return .failure(LoadFailure(message: "\(error)"))
         }
         let start = Date()
         logger.info("loading model", metadata: ["model": "\(id)", "path": "\(config.path.path)"])
         do {
-            let p = try BackendResolver.loadPipeline(folder: config.path, preference: config.backend) { error in
-                logger.warning("the CUDA backend cannot run this model; loading it on the CPU",
-                               metadata: ["model": "\(id)", "reason": "\(error)"])
-            }
+            let p = try loader(config)
             logger.info("model loaded", metadata: [
                 "model": "\(id)", "backend": "\(p.transformer.backendName)",
                 "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(start)))"])
             return .success(p)
         } catch {
             logger.error("model failed to load", metadata: ["model": "\(id)", "error": "\(error)"])
-            return .failure("\(error)")
+            return .failure(LoadFailure(message: "\(error)"))
         }
     }
 
@@ -151,7 +203,9 @@ public final class ModelEntry: @unchecked Sendable {
             ("backend", .string((pipeline?.transformer.backendKind ?? (try? plannedBackend()))?.rawValue
                                 ?? config.backend.rawValue)),
             ("loaded", .bool(state == .loaded)),
+            ("state", .string(state.name)),
             ("load", .string(config.load.rawValue)),
+            ("memory_mb", .double((Double(footprint) / 1_048_576 * 100).rounded() / 100)),
             ("defaults", shownDefaults),
             ("limits", limitsJSON),
             ("max_batch_size", .int(config.maxBatchSize)),

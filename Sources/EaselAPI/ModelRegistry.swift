@@ -1,14 +1,17 @@
 import Foundation
 import Logging
 
-/// The configured models by id, in config order.
+/// The configured models by id, in config order, and the memory they share.
 public final class ModelRegistry: ModelCatalog, Sendable {
     public let entries: [ModelEntry]
     private let byID: [String: ModelEntry]
+    public let memory: ModelMemory
 
-    public init(entries: [ModelEntry]) {
+    /// `memory`: the budget the entries load under (nil: none).
+    public init(entries: [ModelEntry], memory: ModelMemory? = nil) {
         self.entries = entries
         byID = Dictionary(uniqueKeysWithValues: entries.map { ($0.id, $0) })
+        self.memory = memory ?? ModelMemory(entries: entries)
     }
 
     public convenience init(configs: [ModelConfig], logger: Logger) {
@@ -19,17 +22,20 @@ public final class ModelRegistry: ModelCatalog, Sendable {
 
     public func capabilities(of id: String) throws -> ModelCapabilities? { try entry(id)?.capabilities() }
 
-    /// Loads every `load: startup` model, one after another (on the caller's thread).
+    /// Loads every `load: startup` model, one after another (on the caller's thread), through the memory budget.
     public func loadStartupModels() {
-        for e in entries where e.config.load == .startup { _ = try? e.pipeline() }
+        for e in entries where e.config.load == .startup {
+            if (try? memory.acquire(e)) != nil { memory.release(e) }
+        }
     }
 
-    /// Ready when every startup model is loaded; otherwise the reasons.
+    /// Ready when every startup model has loaded (an evicted one counts: it loads again when needed); otherwise the
+    /// reasons.
     public var readiness: (ready: Bool, waiting: [String]) {
         var waiting: [String] = []
         for e in entries where e.config.load == .startup {
             switch e.currentState {
-            case .loaded: continue
+            case .loaded, .evicted: continue
             case .failed(let message): waiting.append("\(e.id) failed to load: \(message)")
             case .loading, .notLoaded: waiting.append("\(e.id) is loading")
             }

@@ -125,8 +125,13 @@ public enum OpenAPIDocument {
         "operationId": "listModels", "summary": "List configured models",
         "responses": {
           "200": {"description": "Models", "content": {"application/json": {"schema": {
-            "type": "object", "required": ["models"],
-            "properties": {"models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}}}}},
+            "type": "object", "required": ["models", "memory"],
+            "properties": {"models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}},
+              "memory": {"type": "object", "description": "The models' memory budget (memory.budget_mb)", "properties": {
+                "budget_mb": {"type": ["integer", "null"], "description": "null: no budget, nothing is evicted"},
+                "resident_mb": {"type": "number", "description": "MiB of model weights resident now"},
+                "min_turn_s": {"type": ["number", "null"], "description": "memory.min_turn_s; null: each model's load time, at least 1 s"},
+                "waiting": {"type": "array", "items": {"type": "string"}, "description": "Models waiting for memory, in line order"}}}}}}}},
           "401": {"$ref": "#/components/responses/Error"}
         }
       }
@@ -233,6 +238,8 @@ public enum OpenAPIDocument {
           "id": {"type": "string"}, "family": {"type": "string", "const": "flux"}, "description": {"type": "string"},
           "backend": {"type": "string", "enum": ["cpu", "cuda"]}, "loaded": {"type": "boolean"},
           "load": {"type": "string", "enum": ["startup", "lazy"]}, "load_error": {"type": "string"},
+          "state": {"type": "string", "enum": ["not_loaded", "loading", "loaded", "evicted", "failed"]},
+          "memory_mb": {"type": "number", "description": "What the model counts against memory.budget_mb (models[].memory_mb, else its weights as the backend holds them)"},
           "defaults": {"type": "object", "properties": {"width": {"type": "integer"}, "height": {"type": "integer"},
                        "steps": {"type": "integer"}, "guidance": {"type": "number"}}},
           "limits": {"type": "object", "properties": {"max_width": {"type": "integer"}, "max_height": {"type": "integer"},

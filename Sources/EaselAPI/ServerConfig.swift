@@ -33,6 +33,11 @@ public struct ServerConfig: Sendable {
     public var loraAllowHTTP = false
     /// `uploads.max_bytes`: the largest PNG `POST /v1/uploads` takes.
     public var maxUploadBytes = 16 * 1024 * 1024
+    /// `memory.budget_mb`: the most MiB of model weights resident at once (nil: no limit, nothing is evicted).
+    public var modelMemoryBudgetMB: Int?
+    /// `memory.min_turn_s`: how long a model keeps the memory it loaded into before it yields to a model waiting for
+    /// it (nil: as long as its own load took, and at least 1 s).
+    public var modelMinTurnSeconds: Double?
 
     public init(dataDir: URL, models: [ModelConfig] = []) {
         self.dataDir = dataDir
@@ -73,7 +78,8 @@ public struct ServerConfig: Sendable {
     public static func parse(_ json: JSONValue, baseDirectory: URL, environment: [String: String] = [:],
                              overrides: Overrides = Overrides(), source: String = "config") throws -> ServerConfig {
         let reader = ConfigReader(source: source, base: baseDirectory)
-        let root = try reader.object(json, "", allowed: ["server", "auth", "queue", "webhooks", "loras", "uploads", "models"])
+        let root = try reader.object(json, "", allowed: ["server", "auth", "queue", "webhooks", "loras", "uploads", "memory",
+                                                            "models"])
         var c = ServerConfig(dataDir: reader.resolve("data"))
 
         if let server = try root["server"].map({ try reader.object($0, "server", allowed: [
@@ -131,6 +137,10 @@ public struct ServerConfig: Sendable {
         }
         if let uploads = try root["uploads"].map({ try reader.object($0, "uploads", allowed: ["max_bytes"]) }) {
             if let v = uploads["max_bytes"] { c.maxUploadBytes = try reader.int(v, "uploads.max_bytes", 1...(1 << 30)) }
+        }
+        if let memory = try root["memory"].map({ try reader.object($0, "memory", allowed: ["budget_mb", "min_turn_s"]) }) {
+            if let v = memory["budget_mb"], v != .null { c.modelMemoryBudgetMB = try reader.int(v, "memory.budget_mb", 1...(1 << 30)) }
+            if let v = memory["min_turn_s"], v != .null { c.modelMinTurnSeconds = try reader.double(v, "memory.min_turn_s", min: 0) }
         }
         guard let models = root["models"], case .array(let list) = models, !list.isEmpty else {
             throw Error("\(source): \"models\" must be a non-empty array")

@@ -59,6 +59,15 @@ public protocol RunningSet: AnyObject {
     /// Advances every job by one step, calling `progress(jobID, step, steps)` for each (false: stop that job), and
     /// returns the jobs that left the set: finished, failed or stopped. A stopped job's result does not matter.
     func step(progress: (_ jobID: String, _ step: Int, _ steps: Int) -> Bool) -> [String: Result<JobOutput, JobError>]
+    /// Whether the scheduler should admit jobs now (false while the set waits for its model's memory, say).
+    var admitting: Bool { get }
+    /// Called once the set is empty and the scheduler is done with it (it can release what it holds).
+    func close()
+}
+
+extension RunningSet {
+    public var admitting: Bool { true }
+    public func close() {}
 }
 
 /// How a model's lane batches: `continuous` admits compatible queued jobs at every step boundary into a running

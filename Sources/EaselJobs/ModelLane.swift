@@ -82,13 +82,14 @@ final class ModelLane: Sendable {
                 guard let (job, admitted) = jobs.removeValue(forKey: id) else { continue }
                 finish(job, result: result, stop: stopped[id], inferenceMs: Int(Date().timeIntervalSince(admitted) * 1000))
             }
-            if worker.isStopping { continue }
+            if worker.isStopping || !set.admitting { continue }
             let room = config.maxBatchSize - set.count
             if room > 0, let claimed = try? store.claimAdmissions(model: config.model, admissionKey: key, limit: room,
                                                                   running: set.count), !claimed.isEmpty {
                 admit(claimed)
             }
         }
+        set.close()
     }
 
     private func stopReason(_ id: String, deadline: Date?) -> Stop? {

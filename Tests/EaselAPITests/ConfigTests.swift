@@ -43,6 +43,12 @@ final class ConfigTests: XCTestCase {
         XCTAssertNil(c.models[0].cacheThreshold, "step caching is opt-in")
         let cached = try ServerConfig.parse(try JSONValue.parse(#"{"models": [{"id": "a", "path": "p", "cache": {"threshold": 0.2}}, {"id": "b", "path": "p", "cache": {}}]}"#), baseDirectory: base)
         XCTAssertEqual(cached.models.map(\.cacheThreshold), [0.2, StepCache.defaultThreshold])
+        XCTAssertNil(c.modelMemoryBudgetMB, "no budget unless configured")
+        XCTAssertNil(c.modelMinTurnSeconds)
+        let memory = try ServerConfig.parse(try JSONValue.parse(#"{"memory": {"budget_mb": 40000, "min_turn_s": 2.5}, "models": [{"id": "a", "path": "p", "memory_mb": 23000}, {"id": "b", "path": "p"}]}"#), baseDirectory: base)
+        XCTAssertEqual(memory.modelMemoryBudgetMB, 40000)
+        XCTAssertEqual(memory.modelMinTurnSeconds, 2.5)
+        XCTAssertEqual(memory.models.map(\.memoryMB), [23000, nil])
     }
 
     func testSlowClientLimits_parseAndAreChecked() throws {
@@ -93,6 +99,10 @@ final class ConfigTests: XCTestCase {
             (#"{"models": [{"id": "m", "path": "p", "cache": {"threshold": 2}}]}"#, "models[0].cache.threshold"),
             (#"{"models": [{"id": "m", "path": "p", "cache": {"threshold": -1}}]}"#, "models[0].cache.threshold"),
             (#"{"models": [{"id": "m", "path": "p", "cache": {"every": 2}}]}"#, "cache.every"),
+            (#"{"memory": {"budget_mb": 0}, "models": [{"id": "m", "path": "p"}]}"#, "memory.budget_mb"),
+            (#"{"memory": {"min_turn_s": -1}, "models": [{"id": "m", "path": "p"}]}"#, "memory.min_turn_s"),
+            (#"{"memory": {"budget": 1}, "models": [{"id": "m", "path": "p"}]}"#, "memory.budget"),
+            (#"{"models": [{"id": "m", "path": "p", "memory_mb": 0}]}"#, "models[0].memory_mb"),
         ]
         for (text, mention) in bad {
             XCTAssertThrowsError(try ServerConfig.parse(try JSONValue.parse(text), baseDirectory: base), text) { error in

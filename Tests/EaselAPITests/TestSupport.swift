@@ -48,7 +48,7 @@ func makeTunedDaemon(_ name: String = #function, tune: (inout APIOptions) -> Voi
     config.webhookSecret = "whsec_" + Data(repeating: 7, count: 32).base64EncodedString()
     edit(&config)
     let entries = config.models.map { m -> ModelEntry in
-        m.path == shapesFolder && m.backend != .cuda
+        m.path == shapesFolder && m.backend != .cuda && m.load == .startup
             ? ModelEntry(config: m, pipeline: sharedShapes, logger: quietLogger)
             : ModelEntry(config: m, logger: quietLogger)
     }

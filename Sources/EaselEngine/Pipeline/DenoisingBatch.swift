@@ -9,8 +9,17 @@ import Foundation
 /// Every member's images depend only on its own request: its noise comes from its seed, its timesteps from its own
 /// schedule, and each transformer item is computed row by row from its own inputs, so a request gives the same image
 /// alone, in a static batch, or admitted into a running one (the CPU backend's tests hold this to the bit).
+///
+/// A set can let go of its pipeline between steps (`detach`) and carry on later with the same model loaded again
+/// (`attach`): its members' latents, text conditioning and caches stay, so a model evicted to make room for another
+/// resumes where it stopped, with the same bits.
 public final class DenoisingBatch {
-    public let pipeline: FluxPipeline
+    private var held: FluxPipeline?
+    /// The pipeline the set runs on; only read while attached (`admit` and `step` check).
+    private var pipeline: FluxPipeline { held! }
+    /// What `attach` checks a pipeline against: the folder and the shapes the set was made for.
+    private let folder: URL
+    private let latentScale: Int
     public let width: Int
     public let height: Int
     /// T5 rows every member uses.
@@ -47,7 +56,9 @@ public final class DenoisingBatch {
     private var uncondCache: [String: (sequence: Tensor, pooled: Tensor)] = [:]
 
     public init(pipeline: FluxPipeline, width: Int, height: Int, textLength: Int) {
-        self.pipeline = pipeline
+        held = pipeline
+        folder = pipeline.folder.standardizedFileURL
+        latentScale = pipeline.latentScale
         self.width = width
         self.height = height
         self.textLength = textLength
@@ -70,20 +81,49 @@ public final class DenoisingBatch {
     /// Transformer items per step: images, twice with true CFG.
     public var items: Int { slots.reduce(0) { $0 + ($1.uncond == nil ? 1 : 2) } }
     public var tags: [Int] { members.map(\.tag) }
+    /// Whether the set has its pipeline (it can admit and step).
+    public var isAttached: Bool { held != nil }
+
+    /// Lets go of the pipeline (its memory can be freed once nothing else holds it); the members stay as they are.
+    public func detach() { held = nil }
+
+    /// Gives a detached set its pipeline again: the same folder, loaded anew, with the shapes the set was made for.
+    public func attach(_ p: FluxPipeline) throws {
+        guard p.folder.standardizedFileURL == folder, p.latentScale == latentScale,
+              p.transformer.config.inChannels == channels else {
+            throw EngineError("a running set made for \(folder.path) cannot continue on \(p.folder.path)")
+        }
+        held = p
+    }
+
+    /// Takes a member out between steps (canceled while the set was detached, for instance).
+    public func remove(tag: Int) {
+        members.removeAll { $0.tag == tag }
+        slots.removeAll { $0.tag == tag }
+    }
+
+    /// Each member's progress as `step` reports it: (tag, done, total), images × steps.
+    public var progress: [(tag: Int, done: Int, total: Int)] {
+        members.map { ($0.tag, $0.step * $0.request.numImages, $0.timesteps.count * $0.request.numImages) }
+    }
 
     public func accepts(_ r: GenerationRequest) -> Bool {
-        r.width == width && r.height == height && pipeline.textLength(of: r) == textLength
+        guard held != nil else { return false }
+        return r.width == width && r.height == height && pipeline.textLength(of: r) == textLength
     }
 
     /// Validates `r`, encodes its prompts and draws its noise; it takes its first step at the next `step`.
-    /// Throws (and leaves the set as it was) for a request the pipeline rejects or that does not fit the set.
+    /// Throws (and leaves the set as it was) for a request the pipeline rejects or that does not fit the set, and
+    /// while the set is detached.
     public func admit(_ r: GenerationRequest, tag: Int) throws {
+        guard held != nil else { throw EngineError("the running set has no pipeline (its model is not loaded)") }
         try pipeline.validate(r)
         try insert(r, tag: tag)
     }
 
     /// `admit` for a request the pipeline has already validated.
     func insert(_ r: GenerationRequest, tag: Int) throws {
+        guard held != nil else { throw EngineError("the running set has no pipeline (its model is not loaded)") }
         guard accepts(r) else {
             throw EngineError("a running set of \(width)x\(height) with \(textLength) text tokens cannot take " +
                               "\(r.width)x\(r.height) with \(pipeline.textLength(of: r))")
@@ -146,10 +186,18 @@ public final class DenoisingBatch {
 
     /// Runs one denoising step for every member, then calls `progress(tag, done, total)` for each (images × steps;
     /// false removes that member with a `CancellationError`). Members on their last step are decoded and returned
-    /// with the canceled ones; a backend failure returns every member with its error and empties the set.
+    /// with the canceled ones; a backend failure returns every member with its error and empties the set, as does a
+    /// step while detached.
     /// `previews`: for members with `previewEvery`, the first image's x0 estimate after every that many steps.
     public func step(previews: PreviewCallback? = nil, progress: ((Int, Int, Int) -> Bool)? = nil) -> [Departure] {
         guard !members.isEmpty else { return [] }
+        guard held != nil else {
+            let error = EngineError("the running set has no pipeline (its model is not loaded)")
+            let gone = members.map { Departure($0.tag, .failure(error)) }
+            members.removeAll()
+            slots.removeAll()
+            return gone
+        }
         let transformer = pipeline.transformer
         let memberIndex = Dictionary(uniqueKeysWithValues: members.enumerated().map { ($1.tag, $0) })
         // Transformer items: each slot's conditional pass, and its unconditional pass where it has one.
