@@ -35,7 +35,8 @@ public final class EaselDaemon: @unchecked Sendable {
         // A budget no model fits is a config error before anything is opened.
         let entries = registry?.entries ?? config.models.map { ModelEntry(config: $0, logger: logger) }
         let memory = ModelMemory(entries: entries, budget: config.modelMemoryBudgetMB.map { $0 << 20 },
-                                 minTurn: config.modelMinTurnSeconds, metrics: metrics, logger: logger)
+                                 minTurn: config.modelMinTurnSeconds,
+                                 usageHalfLife: config.modelUsageHalfLifeSeconds, metrics: metrics, logger: logger)
         try memory.checkBudget()
         let registry = ModelRegistry(entries: entries, memory: memory)
         var storeOptions = JobStoreOptions()

@@ -7,23 +7,28 @@ import Logging
 /// (`acquire`) and pinned while that lane runs it; unpinned models are evicted least recently used first when another
 /// model needs the room. Models wait for memory in arrival order.
 ///
-/// Fairness: when the model at the head of the line cannot fit even after the idle ones are evicted, the busy models
-/// that have held their memory for at least their turn (`memory.min_turn_s`, by default as long as their own load
-/// took and at least 1 s, so that two busy models alternate in turns instead of reloading at every step) are asked
-/// to yield, longest-resident first and only as many as the room needs. A continuous running set
-/// yields at its next step boundary: it keeps its members' latents, lets the weights go, and waits in line to load
-/// again, resuming with the same bits. So a burst on one model delays another model's job by at most one step of the
-/// busy model plus the waiting model's own load (after the busy model's turn). Loads run on the loading lane's thread
-/// with no lock held, so they never stall the other models' lanes.
+/// Fairness: each model's usage is the seconds it has held memory while busy (pinned, its load included), decaying
+/// by half every `memory.usage_half_life_s`. When the model at the head of the line cannot fit even after the idle
+/// ones are evicted, the busy models whose usage exceeds the waiting model's by at least their turn
+/// (`memory.min_turn_s`, by default as long as their own load took and at least 1 s) are asked to yield, the most
+/// used first and only as many as the room needs. A continuous running set yields at its next step boundary: it
+/// keeps its members' latents, lets the weights go, and waits in line to load again, resuming with the same bits.
+/// So a model that has been idle while another ran a burst gets the memory within one step of the busy model plus
+/// its own load, and keeps it until its usage overtakes the busy model's by a turn: its job is not interrupted unless
+/// it runs longer than the burst has. Two models busy all the time alternate in turns of about twice the turn, so a
+/// reload is never more than half the time. Loads run on the loading lane's thread with no lock held, so they never
+/// stall the other models' lanes.
 ///
 /// Without a budget nothing is evicted: each model loads once, on first use, and stays.
 /// Unchecked Sendable: every `var` is only touched with `condition` held.
 public final class ModelMemory: @unchecked Sendable {
     /// Bytes of weights allowed resident at once (nil: no limit).
     public let budget: Int?
-    /// Seconds a model keeps the memory it loaded into before it yields to a waiting model (nil: its load time, at
-    /// least `minimumDefaultTurn`).
+    /// How far a busy model's usage must exceed a waiting model's before it yields, in seconds (nil: its load time,
+    /// at least `minimumDefaultTurn`).
     public let minTurn: TimeInterval?
+    /// Usage halves every this many seconds.
+    public let usageHalfLife: TimeInterval
     private let entries: [String: ModelEntry]
     private let order: [String]
     private let metrics: Metrics?
@@ -35,10 +40,15 @@ public final class ModelMemory: @unchecked Sendable {
         var pins: Int
         var loading: Bool
         var lastUse: UInt64
-        /// When the load finished: the start of the model's turn.
-        var since: Date
     }
     private var holdings: [String: Holding] = [:]
+    /// Each model's decayed usage in seconds as of `at`, and whether it accrues (pinned) since then.
+    private struct Usage {
+        var seconds = 0.0
+        var at: Date
+        var busy = false
+    }
+    private var usage: [String: Usage] = [:]
     /// Models waiting for memory, first come first served.
     private var line: [(ticket: UInt64, model: String, bytes: Int)] = []
     private var clock: UInt64 = 0
@@ -46,10 +56,12 @@ public final class ModelMemory: @unchecked Sendable {
     /// Thrown by `acquire` when its `abandon` check says to stop waiting.
     public struct Abandoned: Error {}
 
-    public init(entries: [ModelEntry], budget: Int? = nil, minTurn: TimeInterval? = nil, metrics: Metrics? = nil,
+    public init(entries: [ModelEntry], budget: Int? = nil, minTurn: TimeInterval? = nil,
+                usageHalfLife: TimeInterval = ModelMemory.defaultUsageHalfLife, metrics: Metrics? = nil,
                 logger: Logger = Logger(label: "easel")) {
         self.budget = budget
         self.minTurn = minTurn
+        self.usageHalfLife = usageHalfLife
         self.entries = Dictionary(uniqueKeysWithValues: entries.map { ($0.id, $0) })
         order = entries.map(\.id)
         self.metrics = metrics
@@ -57,7 +69,7 @@ public final class ModelMemory: @unchecked Sendable {
         // Pipelines handed in already loaded (tests) count from the start.
         for e in entries where e.isLoaded {
             clock += 1
-            holdings[e.id] = Holding(bytes: e.footprint, pins: 0, loading: false, lastUse: clock, since: Date())
+            holdings[e.id] = Holding(bytes: e.footprint, pins: 0, loading: false, lastUse: clock)
         }
     }
 
@@ -87,6 +99,23 @@ public final class ModelMemory: @unchecked Sendable {
 
     /// A model's turn when `memory.min_turn_s` is not set: as long as its load took, and at least this long.
     public static let minimumDefaultTurn: TimeInterval = 1
+    /// `memory.usage_half_life_s` when not set.
+    public static let defaultUsageHalfLife: TimeInterval = 120
+
+    /// The model's usage now. Called with the lock held.
+    private func used(_ id: String, now: Date) -> Double {
+        guard let u = usage[id] else { return 0 }
+        let dt = max(0, now.timeIntervalSince(u.at))
+        let keep = pow(0.5, dt / usageHalfLife)
+        // Busy since `at`: the integral of the decayed accrual, (H / ln 2)(1 - 2^(-dt/H)).
+        return u.seconds * keep + (u.busy ? usageHalfLife / log(2) * (1 - keep) : 0)
+    }
+
+    /// Starts or stops the model's usage accruing. Called with the lock held.
+    private func setBusy(_ id: String, _ busy: Bool) {
+        let now = Date()
+        usage[id] = Usage(seconds: used(id, now: now), at: now, busy: busy)
+    }
 
     /// The model's pipeline, pinned until `release` or `yield`. A model that is not resident joins the line; at its
     /// head, it loads as soon as the room can be made (evicting idle models, least recently used first). A resident
@@ -116,9 +145,10 @@ public final class ModelMemory: @unchecked Sendable {
                     condition.wait()
                     continue
                 }
-                if h.pins == 0, ticket == nil, chosenToYield().contains(e.id) {
+                if h.pins == 0, ticket == nil, chosenToYield(reacquiring: e.id).contains(e.id) {
                     evict(e.id, reason: "preempted")
                 } else if let p = e.residentPipeline {
+                    if h.pins == 0 { setBusy(e.id, true) }
                     h.pins += 1
                     clock += 1
                     h.lastUse = clock
@@ -157,7 +187,8 @@ public final class ModelMemory: @unchecked Sendable {
     /// Loads `e` into room already made, with the lock released during the load. Called with the lock held.
     private func load(_ e: ModelEntry, bytes: Int) throws -> FluxPipeline {
         clock += 1
-        holdings[e.id] = Holding(bytes: bytes, pins: 1, loading: true, lastUse: clock, since: Date())
+        holdings[e.id] = Holding(bytes: bytes, pins: 1, loading: true, lastUse: clock)
+        setBusy(e.id, true)
         e.markLoading()
         condition.unlock()
         let start = Date()
@@ -169,12 +200,12 @@ public final class ModelMemory: @unchecked Sendable {
         switch result {
         case .success(let p):
             holdings[e.id]?.loading = false
-            holdings[e.id]?.since = Date()
             metrics?.increment(Metrics.modelLoads, [("model", e.id), ("result", "ok")])
             metrics?.observe(Metrics.modelLoadSeconds, seconds)
             return p
         case .failure(let f):
             holdings[e.id] = nil
+            setBusy(e.id, false)
             metrics?.increment(Metrics.modelLoads, [("model", e.id), ("result", "failed")])
             throw APIError.unavailable("model \(e.id) failed to load: \(f.message)")
         }
@@ -189,6 +220,7 @@ public final class ModelMemory: @unchecked Sendable {
         clock += 1
         h.lastUse = clock
         holdings[e.id] = h
+        if h.pins == 0 { setBusy(e.id, false) }
         condition.broadcast()
     }
 
@@ -207,7 +239,10 @@ public final class ModelMemory: @unchecked Sendable {
         guard var h = holdings[e.id], h.pins > 0 else { return }
         h.pins -= 1
         holdings[e.id] = h
-        if h.pins == 0 { evict(e.id, reason: "preempted") }
+        if h.pins == 0 {
+            setBusy(e.id, false)
+            evict(e.id, reason: "preempted")
+        }
         condition.broadcast()
     }
 
@@ -227,22 +262,29 @@ public final class ModelMemory: @unchecked Sendable {
         return true
     }
 
-    /// The busy models that should yield so the head of the line fits: the longest-resident of those past their turn,
-    /// as few as the room needs, or none when even all of them would not do yet. Called with the lock held.
-    private func chosenToYield() -> Set<String> {
+    /// The busy models that should yield so the head of the line fits: of those whose usage exceeds the head's by at
+    /// least their turn, the most used first, as few as the room needs; none when even all of them would not do yet.
+    /// `reacquiring`: an unpinned model whose lane is acquiring it again right after its last batch, judged as if it
+    /// were still busy (so a static lane's next batch cannot slip in ahead of a model that should have its turn).
+    /// Called with the lock held.
+    private func chosenToYield(reacquiring: String? = nil) -> Set<String> {
         guard let budget, let head = line.first else { return [] }
+        func busy(_ id: String, _ h: Holding) -> Bool { !h.loading && (h.pins > 0 || id == reacquiring) }
         let used = holdings.values.reduce(0) { $0 + $1.bytes }
-        let idle = holdings.values.filter { !$0.loading && $0.pins == 0 }.reduce(0) { $0 + $1.bytes }
+        let idle = holdings.filter { !$0.value.loading && !busy($0.key, $0.value) }.reduce(0) { $0 + $1.value.bytes }
         var deficit = used - idle + head.bytes - budget
         guard deficit > 0 else { return [] }
         let now = Date()
+        let headUsage = self.used(head.model, now: now)
         var chosen = Set<String>()
-        for (id, h) in holdings.sorted(by: { $0.value.since < $1.value.since })
-        where !h.loading && h.pins > 0 && id != head.model && deficit > 0 {
-            let turn = minTurn ?? max(Self.minimumDefaultTurn, entries[id]?.loadSeconds ?? 0)
-            guard now.timeIntervalSince(h.since) >= turn else { continue }
-            chosen.insert(id)
-            deficit -= h.bytes
+        let candidates = holdings.filter { busy($0.key, $0.value) && $0.key != head.model }
+            .map { (id: $0.key, bytes: $0.value.bytes, usage: self.used($0.key, now: now)) }
+            .sorted { $0.usage > $1.usage }
+        for c in candidates where deficit > 0 {
+            let turn = minTurn ?? max(Self.minimumDefaultTurn, entries[c.id]?.loadSeconds ?? 0)
+            guard c.usage - headUsage >= turn else { continue }
+            chosen.insert(c.id)
+            deficit -= c.bytes
         }
         return deficit <= 0 ? chosen : []
     }
@@ -264,6 +306,14 @@ public final class ModelMemory: @unchecked Sendable {
         return out
     }
 
+    /// Each model's usage now, in configuration order.
+    public var usageNow: [(String, Double)] {
+        condition.lock()
+        defer { condition.unlock() }
+        let now = Date()
+        return order.map { ($0, used($0, now: now)) }
+    }
+
     /// Models waiting in line for memory, in order.
     public var waiting: [String] {
         condition.lock()
@@ -278,6 +328,8 @@ public final class ModelMemory: @unchecked Sendable {
             ("budget_mb", budget.map { .int($0 >> 20) } ?? .null),
             ("resident_mb", .double((Double(used) / 1_048_576 * 100).rounded() / 100)),
             ("min_turn_s", minTurn.map { .double($0) } ?? .null),
+            ("usage_half_life_s", .double(usageHalfLife)),
+            ("usage_s", .object(usageNow.map { ($0.0, .double(($0.1 * 1000).rounded() / 1000)) })),
             ("waiting", .array(waiting.map { .string($0) })),
         ])
     }

@@ -131,6 +131,8 @@ public enum OpenAPIDocument {
                 "budget_mb": {"type": ["integer", "null"], "description": "null: no budget, nothing is evicted"},
                 "resident_mb": {"type": "number", "description": "MiB of model weights resident now"},
                 "min_turn_s": {"type": ["number", "null"], "description": "memory.min_turn_s; null: each model's load time, at least 1 s"},
+                "usage_half_life_s": {"type": "number", "description": "memory.usage_half_life_s"},
+                "usage_s": {"type": "object", "additionalProperties": {"type": "number"}, "description": "Each model's usage now: seconds of memory held while busy, decayed by the half-life"},
                 "waiting": {"type": "array", "items": {"type": "string"}, "description": "Models waiting for memory, in line order"}}}}}}}},
           "401": {"$ref": "#/components/responses/Error"}
         }

@@ -35,9 +35,11 @@ public struct ServerConfig: Sendable {
     public var maxUploadBytes = 16 * 1024 * 1024
     /// `memory.budget_mb`: the most MiB of model weights resident at once (nil: no limit, nothing is evicted).
     public var modelMemoryBudgetMB: Int?
-    /// `memory.min_turn_s`: how long a model keeps the memory it loaded into before it yields to a model waiting for
+    /// `memory.min_turn_s`: how many seconds a busy model's usage must exceed a waiting model's before it yields to
     /// it (nil: as long as its own load took, and at least 1 s).
     public var modelMinTurnSeconds: Double?
+    /// `memory.usage_half_life_s`: usage (seconds of memory held while busy) halves every this many seconds.
+    public var modelUsageHalfLifeSeconds = ModelMemory.defaultUsageHalfLife
 
     public init(dataDir: URL, models: [ModelConfig] = []) {
         self.dataDir = dataDir
@@ -138,9 +140,12 @@ public struct ServerConfig: Sendable {
         if let uploads = try root["uploads"].map({ try reader.object($0, "uploads", allowed: ["max_bytes"]) }) {
             if let v = uploads["max_bytes"] { c.maxUploadBytes = try reader.int(v, "uploads.max_bytes", 1...(1 << 30)) }
         }
-        if let memory = try root["memory"].map({ try reader.object($0, "memory", allowed: ["budget_mb", "min_turn_s"]) }) {
+        if let memory = try root["memory"].map({ try reader.object($0, "memory", allowed: ["budget_mb", "min_turn_s", "usage_half_life_s"]) }) {
             if let v = memory["budget_mb"], v != .null { c.modelMemoryBudgetMB = try reader.int(v, "memory.budget_mb", 1...(1 << 30)) }
             if let v = memory["min_turn_s"], v != .null { c.modelMinTurnSeconds = try reader.double(v, "memory.min_turn_s", min: 0) }
+            if let v = memory["usage_half_life_s"], v != .null {
+                c.modelUsageHalfLifeSeconds = try reader.double(v, "memory.usage_half_life_s", min: 0.001)
+            }
         }
         guard let models = root["models"], case .array(let list) = models, !list.isEmpty else {
             throw Error("\(source): \"models\" must be a non-empty array")

@@ -45,9 +45,11 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(cached.models.map(\.cacheThreshold), [0.2, StepCache.defaultThreshold])
         XCTAssertNil(c.modelMemoryBudgetMB, "no budget unless configured")
         XCTAssertNil(c.modelMinTurnSeconds)
-        let memory = try ServerConfig.parse(try JSONValue.parse(#"{"memory": {"budget_mb": 40000, "min_turn_s": 2.5}, "models": [{"id": "a", "path": "p", "memory_mb": 23000}, {"id": "b", "path": "p"}]}"#), baseDirectory: base)
+        let memory = try ServerConfig.parse(try JSONValue.parse(#"{"memory": {"budget_mb": 40000, "min_turn_s": 2.5, "usage_half_life_s": 30}, "models": [{"id": "a", "path": "p", "memory_mb": 23000}, {"id": "b", "path": "p"}]}"#), baseDirectory: base)
         XCTAssertEqual(memory.modelMemoryBudgetMB, 40000)
         XCTAssertEqual(memory.modelMinTurnSeconds, 2.5)
+        XCTAssertEqual(memory.modelUsageHalfLifeSeconds, 30)
+        XCTAssertEqual(c.modelUsageHalfLifeSeconds, ModelMemory.defaultUsageHalfLife)
         XCTAssertEqual(memory.models.map(\.memoryMB), [23000, nil])
     }
 
@@ -101,6 +103,7 @@ final class ConfigTests: XCTestCase {
             (#"{"models": [{"id": "m", "path": "p", "cache": {"every": 2}}]}"#, "cache.every"),
             (#"{"memory": {"budget_mb": 0}, "models": [{"id": "m", "path": "p"}]}"#, "memory.budget_mb"),
             (#"{"memory": {"min_turn_s": -1}, "models": [{"id": "m", "path": "p"}]}"#, "memory.min_turn_s"),
+            (#"{"memory": {"usage_half_life_s": 0}, "models": [{"id": "m", "path": "p"}]}"#, "memory.usage_half_life_s"),
             (#"{"memory": {"budget": 1}, "models": [{"id": "m", "path": "p"}]}"#, "memory.budget"),
             (#"{"models": [{"id": "m", "path": "p", "memory_mb": 0}]}"#, "models[0].memory_mb"),
         ]

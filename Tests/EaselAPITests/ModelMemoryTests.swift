@@ -65,7 +65,7 @@ final class ModelMemoryTests: XCTestCase {
         }
         eventually(timeout: 5, "b waiting") { memory.waiting == ["b"] }
         XCTAssertEqual(acquired.wait(timeout: .now() + 0.1), .timedOut, "a is pinned: b waits")
-        XCTAssertFalse(memory.shouldYield(a), "a's turn (0.4 s since its load) is not over")
+        XCTAssertFalse(memory.shouldYield(a), "a's usage is not yet a turn (0.4 s) past b's")
         eventually(timeout: 5, "a's turn over") { memory.shouldYield(a) }
         memory.yield(a)
         XCTAssertEqual(acquired.wait(timeout: .now() + 5), .success)
@@ -97,6 +97,78 @@ final class ModelMemoryTests: XCTestCase {
         XCTAssertEqual(again.wait(timeout: .now() + 5), .success)
         XCTAssertEqual([a.currentState, b.currentState], [.loaded, .evicted])
         XCTAssertEqual(loads["a"], 2)
+    }
+
+    /// A static lane releases after a batch and acquires again at once, on the same thread: past its turn, it joins
+    /// the line behind the waiting model instead of slipping in ahead of it.
+    func testAStaticLaneReacquiringAtOnceJoinsTheLineBehindAModelWhoseTurnCame() throws {
+        let loads = Loads()
+        let a = entry("a", mb: 10, loader: loads.loader()), b = entry("b", mb: 10, loader: loads.loader())
+        let memory = ModelMemory(entries: [a, b], budget: 15 << 20, minTurn: 0.2, logger: quietLogger)
+        _ = try memory.acquire(a)
+        let bLoaded = DispatchSemaphore(value: 0), aBack = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            _ = try? memory.acquire(b)
+            bLoaded.signal()
+        }
+        eventually(timeout: 5, "b waiting") { memory.waiting == ["b"] }
+        Thread.sleep(forTimeInterval: 0.3)   // a's usage is a turn ahead of b's
+        Thread.detachNewThread {
+            memory.release(a)
+            _ = try? memory.acquire(a)   // the next batch, with no gap
+            aBack.signal()
+        }
+        XCTAssertEqual(bLoaded.wait(timeout: .now() + 5), .success, "b got the memory")
+        XCTAssertEqual([a.currentState, b.currentState], [.evicted, .loaded])
+        XCTAssertEqual(memory.waiting, ["a"])
+        memory.release(b)
+        XCTAssertEqual(aBack.wait(timeout: .now() + 5), .success)
+        XCTAssertEqual(loads["a"], 2)
+    }
+
+    /// The model that waited keeps the memory until its own usage passes the busy model's by a turn, so its job is
+    /// not cut short by the burst it waited behind; then the two alternate.
+    func testAModelThatWaitedKeepsTheMemoryUntilItsUsageOvertakesTheBusyOnes() throws {
+        let a = entry("a", mb: 10, loader: Loads().loader()), b = entry("b", mb: 10, loader: Loads().loader())
+        let memory = ModelMemory(entries: [a, b], budget: 15 << 20, minTurn: 0.2, logger: quietLogger)
+        _ = try memory.acquire(a)
+        Thread.sleep(forTimeInterval: 0.6)   // a's burst: 0.6 s of usage
+        let bLoaded = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            _ = try? memory.acquire(b)
+            bLoaded.signal()
+        }
+        eventually(timeout: 5, "a asked to yield") { memory.shouldYield(a) }
+        memory.yield(a)
+        XCTAssertEqual(bLoaded.wait(timeout: .now() + 5), .success)
+        let aWaits = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            _ = try? memory.acquire(a)
+            aWaits.signal()
+        }
+        eventually(timeout: 5, "a waiting") { memory.waiting == ["a"] }
+        let bStart = Date()
+        XCTAssertFalse(memory.shouldYield(b), "b has used the memory less than a")
+        eventually(timeout: 5, "b's usage a turn past a's") { memory.shouldYield(b) }
+        XCTAssertGreaterThan(Date().timeIntervalSince(bStart), 0.6, "b kept it for a's lead and a turn (0.6 + 0.2 s)")
+        let usage = Dictionary(uniqueKeysWithValues: memory.usageNow)
+        XCTAssertEqual(usage["a"]!, 0.6, accuracy: 0.15)
+        XCTAssertGreaterThan(usage["b"]!, usage["a"]! + 0.2)
+        memory.yield(b)
+        XCTAssertEqual(aWaits.wait(timeout: .now() + 5), .success)
+    }
+
+    func testUsageDecaysByItsHalfLife() throws {
+        let a = entry("a", mb: 10, loader: Loads().loader())
+        let memory = ModelMemory(entries: [a], budget: 15 << 20, usageHalfLife: 0.5, logger: quietLogger)
+        _ = try memory.acquire(a)
+        Thread.sleep(forTimeInterval: 0.5)
+        // Busy for one half-life from 0: (H / ln 2)(1 - 1/2) = 0.36 s.
+        XCTAssertEqual(memory.usageNow[0].1, 0.5 / log(2) / 2, accuracy: 0.05)
+        memory.release(a)
+        let held = memory.usageNow[0].1
+        Thread.sleep(forTimeInterval: 1)
+        XCTAssertEqual(memory.usageNow[0].1, held / 4, accuracy: 0.03, "two half-lives idle: a quarter")
     }
 
     func testAWaitCanBeAbandonedAndLeavesTheLine() throws {

@@ -63,18 +63,24 @@ def parse_ts(s):
     return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
 
+def model_config(model_dir, mode, max_batch, default_steps, model_id="m"):
+    """One models[] entry for `mode` (none, static or continuous batching)."""
+    return {"id": model_id, "path": os.path.abspath(model_dir), "load": "startup",
+            "max_batch_size": 1 if mode == "none" else max_batch, "max_queue_delay_ms": 20,
+            "batching": "continuous" if mode == "continuous" else "static",
+            "defaults": {"steps": default_steps}, "limits": {"max_steps": 100}}
+
+
 class Daemon:
-    def __init__(self, easel, model_dir, mode, max_batch, threads, default_steps):
-        self.dir = tempfile.mkdtemp(prefix=f"bench-load-{mode}-")
-        batch = 1 if mode == "none" else max_batch
-        batching = "continuous" if mode == "continuous" else "static"
+    """`easel serve` on a free loopback port with a generated config (`models`, and `extra` top-level sections)."""
+
+    def __init__(self, easel, models, threads, label, extra=None):
+        self.dir = tempfile.mkdtemp(prefix=f"bench-{label}-")
         cfg = {
             "server": {"host": "127.0.0.1", "port": 0, "data_dir": os.path.join(self.dir, "data")},
             "queue": {"max_queued": 100000, "retention_hours": 1},
-            "models": [{"id": "m", "path": os.path.abspath(model_dir), "load": "startup", "max_batch_size": batch,
-                        "max_queue_delay_ms": 20, "batching": batching,
-                        "defaults": {"steps": default_steps},
-                        "limits": {"max_steps": 100}}],
+            "models": models,
+            **(extra or {}),
         }
         path = os.path.join(self.dir, "easel.json")
         with open(path, "w") as f:
@@ -91,7 +97,7 @@ class Daemon:
                 self.base = line.split("listening on ")[1].split()[0]
                 break
         if not self.base:
-            raise SystemExit(f"easel serve did not start ({mode})")
+            raise SystemExit(f"easel serve did not start ({label})")
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
 
     def stop(self):
@@ -211,7 +217,7 @@ def main():
           f"{args.max_batch}, {args.threads} threads, seed {args.seed}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     for wl in args.workloads.split(","):
         jobs = workload_jobs(wl, args.jobs, random.Random(args.seed), args.steps)
-        d = Daemon(args.easel, args.model, "continuous", args.max_batch, args.threads, args.steps)
+        d = Daemon(args.easel, [model_config(args.model, "continuous", args.max_batch, args.steps)], args.threads, "load")
         try:
             run_point(d, jobs[:2], None, random.Random(0), args.point_seconds)  # warm-up
             cap = summarize(run_point(d, jobs, None, random.Random(0), args.point_seconds))["throughput"]
@@ -222,7 +228,7 @@ def main():
         print(f"{'mode':<11} {'load':>5} {'rate/s':>7} {'done':>6} {'jobs/s':>7} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7}"
               + ("  p95 4-step s" if wl == "mixed" else ""))
         for mode in modes:
-            d = Daemon(args.easel, args.model, mode, args.max_batch, args.threads, args.steps)
+            d = Daemon(args.easel, [model_config(args.model, mode, args.max_batch, args.steps)], args.threads, "load-" + mode)
             try:
                 run_point(d, jobs[:2], None, random.Random(0), args.point_seconds)  # warm-up
                 for load in loads:
