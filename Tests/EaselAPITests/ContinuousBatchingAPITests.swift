@@ -11,21 +11,9 @@ final class ContinuousBatchingAPITests: XCTestCase {
     let long = #"{"model": "easel-shapes", "prompt": "a large blue square on a black background, centered", "seed": 1, "steps": 48}"#
     let short = #"{"model": "easel-shapes", "prompt": "a small red circle on a white background, top left", "seed": 2, "steps": 4, "num_images": 2}"#
 
-    func submit(_ port: Int, _ body: String) throws -> String {
-        let a = try LoopbackClient.json(port: port, "POST", "/v1/generate", body)
-        XCTAssertEqual(a.status, 202, a.text)
-        return try XCTUnwrap(a.json["id"]?.stringValue)
-    }
-
-    func job(_ port: Int, _ id: String) throws -> JSONValue {
-        try LoopbackClient.request(port: port, "GET", "/v1/jobs/\(id)").json
-    }
-
-    func waitSucceeded(_ port: Int, _ ids: [String]) {
-        eventually(timeout: 120, "succeeded") {
-            ids.allSatisfy { (try? job(port, $0)["status"]?.stringValue) == "succeeded" }
-        }
-    }
+    func submit(_ port: Int, _ body: String) throws -> String { try LoopbackClient.submit(port: port, body) }
+    func job(_ port: Int, _ id: String) throws -> JSONValue { try LoopbackClient.job(port: port, id) }
+    func waitSucceeded(_ port: Int, _ ids: [String]) { LoopbackClient.wait(port: port, ids) }
 
     func pngs(_ port: Int, _ id: String, count: Int) throws -> [Data] {
         try (0..<count).map { try LoopbackClient.request(port: port, "GET", "/v1/jobs/\(id)/images/\($0).png").body }

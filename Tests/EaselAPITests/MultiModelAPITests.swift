@@ -45,18 +45,10 @@ final class MultiModelAPITests: XCTestCase {
         #"{"model": "\#(model)", "prompt": "a large red circle in the center on a blue background", "seed": \#(seed), "steps": \#(steps), "width": \#(size), "height": \#(size)}"#
     }
 
-    func submit(_ port: Int, _ body: String) throws -> String {
-        let a = try LoopbackClient.json(port: port, "POST", "/v1/generate", body)
-        XCTAssertEqual(a.status, 202, a.text)
-        return try XCTUnwrap(a.json["id"]?.stringValue)
-    }
-
-    func job(_ port: Int, _ id: String) throws -> JSONValue {
-        try LoopbackClient.request(port: port, "GET", "/v1/jobs/\(id)").json
-    }
-
+    func submit(_ port: Int, _ body: String) throws -> String { try LoopbackClient.submit(port: port, body) }
+    func job(_ port: Int, _ id: String) throws -> JSONValue { try LoopbackClient.job(port: port, id) }
     func wait(_ port: Int, _ ids: [String], for status: String = "succeeded", timeout: TimeInterval = 120) {
-        eventually(timeout: timeout, status) { ids.allSatisfy { (try? job(port, $0)["status"]?.stringValue) == status } }
+        LoopbackClient.wait(port: port, ids, for: status, timeout: timeout)
     }
 
     func png(_ port: Int, _ id: String) throws -> Data {
