@@ -19,6 +19,9 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("openblas")]),
         // The GPU door: dlopens the CUDA runtime and Kernels/' libeasel_kernels.so at run time, so nothing links CUDA.
         .target(name: "CEaselCUDA", linkerSettings: [.linkedLibrary("dl")]),
+        // JPEG and WebP output through libjpeg-turbo and libwebp (Debian libjpeg62-turbo-dev, libwebp-dev): C wrappers,
+        // because libjpeg reports errors with a longjmp that Swift cannot catch.
+        .target(name: "CEaselCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("webp")]),
         // zlib for PNG encoding (Debian zlib1g-dev).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // SQLite's C API for the job store (Debian libsqlite3-dev).
@@ -35,7 +38,7 @@ let package = Package(
         ),
         .target(
             name: "EaselEngine",
-            dependencies: ["EaselJSON", "CEaselCPU", "CEaselCUDA", "CZlib"],
+            dependencies: ["EaselJSON", "CEaselCPU", "CEaselCUDA", "CZlib", "CEaselCodecs"],
             // Optimized in debug builds too (with bounds checks): the tests run real pipelines and the tiny model.
             // Kept although unsafeFlags stop SwiftPM accepting this package as a remote dependency (issue 11.9):
             // without -Ounchecked release `easel generate` was 4-7% slower on shapes and tiny, 0-4% on mid (over the

@@ -76,10 +76,14 @@ extension APIHandler {
     }
 
     /// GET /v1/jobs/{id}/images/{index}.png — immutable once written, so the ETag is the job id and index.
-    func jobImage(_ id: String, index text: String, request: HTTPRequest) throws -> HTTPResponse {
+    func jobImage(_ id: String, index text: String, ext: String, request: HTTPRequest) throws -> HTTPResponse {
         let job = try requireJob(id)
-        guard let index = Int(text), index >= 0, job.images.contains(where: { $0.index == index }) else {
+        guard let index = Int(text), index >= 0, let image = job.images.first(where: { $0.index == index }) else {
             throw APIError.notFound("not_found", "job \(id) has no image \(text)")
+        }
+        let stored = ImageFiles.fileExtension(contentType: image.contentType)
+        guard stored == ext else {
+            throw APIError.notFound("not_found", "image \(index) of job \(id) is \(image.contentType): \(index).\(stored), not \(index).\(ext)")
         }
         let etag = "\"\(id)-\(index)\""
         var headers: HTTPHeaders = ["ETag": etag, "Cache-Control": "private, max-age=31536000, immutable"]
@@ -88,10 +92,10 @@ extension APIHandler {
             return HTTPResponse(status: 304, headers: headers)
         }
         let bytes: Data
-        do { bytes = try Data(contentsOf: store.images.url(jobID: id, index: index)) } catch {
+        do { bytes = try Data(contentsOf: store.images.url(file: image.file)) } catch {
             throw APIError.notFound("not_found", "image \(index) of job \(id) is gone")
         }
-        headers.set("Content-Type", job.images.first { $0.index == index }?.contentType ?? "image/png")
+        headers.set("Content-Type", image.contentType)
         return HTTPResponse(status: 200, headers: headers, body: .data(bytes))
     }
 }

@@ -96,6 +96,9 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
                 counted(.json(cachedJob))
                 return true
             }
+            var params = params
+            // The image routes differ only in the extension they end in: `{index}.png`, `.jpeg`, `.webp`.
+            if route.handler == .jobImage { params["ext"] = String(route.pattern.split(separator: ".").last ?? "png") }
             do {
                 try dispatch(route.handler, request, params, counted)
             } catch let error as APIError {
@@ -116,7 +119,7 @@ public final class APIHandler: HTTPHandler, @unchecked Sendable {
         case .listJobs: respond(try listJobs(request))
         case .getJob: respond(try getJob(params["id"]!))
         case .cancelJob: respond(try cancelJob(params["id"]!))
-        case .jobImage: respond(try jobImage(params["id"]!, index: params["index"]!, request: request))
+        case .jobImage: respond(try jobImage(params["id"]!, index: params["index"]!, ext: params["ext"]!, request: request))
         case .jobEvents: respond(try jobEvents(params["id"]!))
         case .listModels: respond(listModels())
         case .getModel: respond(try getModel(params["id"]!))

@@ -95,16 +95,22 @@ public final class EngineExecutor: BatchExecutor, Sendable {
         }
     }
 
-    /// The engine's result for a job as the lane records it: PNGs and pass counts, or the job's error.
+    /// The engine's result for a job as the lane records it: its images in the job's `output_format` and pass
+    /// counts, or the job's error.
     func jobResult(_ job: JobRecord, _ request: GenerationRequest, _ output: Result<GenerationOutput, Error>,
                    seconds: Double) -> Result<JobOutput, JobError> {
         switch output {
         case .success(let output):
+            // The stored input was read once already (prepare); a job whose format is unreadable gets a PNG.
+            let spec = try? GenerateRequestValidator.spec(fromInput: job.input)
+            let format = spec.flatMap { ImageFormat(rawValue: $0.outputFormat) } ?? .png
+            let quality = spec?.outputQuality ?? ImageFormat.defaultQuality
             do {
                 let images = try output.images.enumerated().map { i, t in
                     let w = t.shape[2], h = t.shape[1]
-                    let png = try PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: t), width: w, height: h)
-                    return GeneratedImage(bytes: png, width: w, height: h, seed: request.seed &+ UInt64(i))
+                    let bytes = try format.encode(rgb: PNGEncoder.rgb(fromCHW: t), width: w, height: h, quality: quality)
+                    return GeneratedImage(bytes: bytes, width: w, height: h, seed: request.seed &+ UInt64(i),
+                                          contentType: format.contentType)
                 }
                 logger.info("job generated", metadata: [
                     "job_id": "\(job.id)", "model": "\(model.id)", "images": "\(images.count)",
@@ -112,7 +118,7 @@ public final class EngineExecutor: BatchExecutor, Sendable {
                 return .success(JobOutput(images: images, counters: [
                     "transformer_passes": output.transformerPasses, "cached_passes": output.cachedPasses]))
             } catch {
-                return .failure(JobError(code: JobError.internalError, message: "PNG encoding: \(error)"))
+                return .failure(JobError(code: JobError.internalError, message: "\(format.rawValue) encoding: \(error)"))
             }
         case .failure(let error as CancellationError):
             _ = error

@@ -8,7 +8,7 @@ import Foundation
 public struct GenerateRequestValidator {
     public static let fields: [String] = [
         "model", "prompt", "negative_prompt", "width", "height", "steps", "guidance", "seed", "num_images", "image",
-        "mask", "strength", "loras", "output_format", "webhook_url", "priority", "timeout_s", "metadata", "previews",
+        "mask", "strength", "loras", "output_format", "output_quality", "webhook_url", "priority", "timeout_s", "metadata", "previews",
         "cache",
     ]
     static let fieldSet = Set(fields)
@@ -127,11 +127,19 @@ public struct GenerateRequestValidator {
             if !refs.isEmpty { loraRefs = refs }
         }
 
-        var outputFormat = "png"
+        var outputFormat = ImageFormat.png
         if let v = value("output_format") {
-            guard let s = v.stringValue else { throw APIError.invalid("output_format", "output_format must be a string") }
-            guard s == "png" else { throw APIError.invalid("output_format", "output_format must be \"png\"") }
-            outputFormat = s
+            guard let s = v.stringValue, let f = ImageFormat(rawValue: s) else {
+                throw APIError.invalid("output_format", "output_format must be \"png\", \"jpeg\" or \"webp\"")
+            }
+            outputFormat = f
+        }
+        var outputQuality: Int?
+        if let v = value("output_quality") {
+            guard let q = v.intValue, (1...100).contains(q) else {
+                throw APIError.invalid("output_quality", "output_quality must be an integer from 1 to 100")
+            }
+            outputQuality = q
         }
         var priority = JobPriority.normal
         if let v = value("priority") {
@@ -199,6 +207,10 @@ public struct GenerateRequestValidator {
         }
         let width = try size("width", imageSize?.width ?? defaults.width, max: limits.maxWidth)
         let height = try size("height", imageSize?.height ?? defaults.height, max: limits.maxHeight)
+        if outputFormat == .webp, max(width, height) > ImageFormat.maxWebPSide {
+            throw APIError.invalid("output_format", "WebP images are at most \(ImageFormat.maxWebPSide) pixels a side; " +
+                                   "this request is \(width)x\(height)")
+        }
         if let imageSize, imageSize.width != width || imageSize.height != height {
             throw APIError.invalid("image", "image is \(imageSize.width)x\(imageSize.height) but the request asks for \(width)x\(height); omit width and height or send an image of that size")
         }
@@ -237,7 +249,8 @@ public struct GenerateRequestValidator {
                                   guidance: guidance, seed: seed)
         spec.negativePrompt = negativePrompt
         spec.numImages = numImages
-        spec.outputFormat = outputFormat
+        spec.outputFormat = outputFormat.rawValue
+        spec.outputQuality = outputQuality
         spec.priority = priority
         spec.timeoutS = timeout
         spec.webhookURL = webhookURL

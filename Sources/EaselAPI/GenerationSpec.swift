@@ -16,6 +16,8 @@ public struct GenerationSpec: Codable, Sendable, Equatable {
     public var seed: UInt64
     public var numImages: Int = 1
     public var outputFormat: String = "png"
+    /// JPEG and WebP quality, 1...100 (nil: `ImageFormat.defaultQuality`; 100 is lossless WebP).
+    public var outputQuality: Int?
     public var priority: JobPriority = .normal
     public var timeoutS: Double?
     public var webhookURL: String?
@@ -43,7 +45,7 @@ public struct GenerationSpec: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case model, prompt, negativePrompt = "negative_prompt", width, height, steps, guidance, seed
-        case numImages = "num_images", outputFormat = "output_format", priority, timeoutS = "timeout_s"
+        case numImages = "num_images", outputFormat = "output_format", outputQuality = "output_quality", priority, timeoutS = "timeout_s"
         case webhookURL = "webhook_url", image, mask, strength, loras, previews, cache
     }
 

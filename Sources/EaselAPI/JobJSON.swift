@@ -30,8 +30,8 @@ public enum JobJSON {
         return Data(w.bytes)
     }
 
-    public static func imageURL(jobID: String, index: Int, base: String) -> String {
-        "\(base)/v1/jobs/\(jobID)/images/\(index).png"
+    public static func imageURL(jobID: String, index: Int, base: String, contentType: String = "image/png") -> String {
+        "\(base)/v1/jobs/\(jobID)/images/\(index).\(ImageFiles.fileExtension(contentType: contentType))"
     }
 
     static func write(_ job: JobRecord, imageURLBase: String, into w: inout JSONWriter) {
@@ -54,7 +54,7 @@ public enum JobJSON {
         for image in job.images {
             w.beginObject()
             w.key("index"); w.int(image.index)
-            w.key("url"); w.string(imageURL(jobID: job.id, index: image.index, base: imageURLBase))
+            w.key("url"); w.string(imageURL(jobID: job.id, index: image.index, base: imageURLBase, contentType: image.contentType))
             w.key("width"); w.int(image.width)
             w.key("height"); w.int(image.height)
             w.key("seed"); w.int(image.seed)

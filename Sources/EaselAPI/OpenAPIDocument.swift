@@ -98,11 +98,39 @@ public enum OpenAPIDocument {
       "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
                      {"name": "index", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}],
       "get": {
-        "operationId": "getJobImage", "summary": "Download a generated image",
+        "operationId": "getJobImage", "summary": "Download a generated image stored as PNG (output_format png, the default); another extension is a 404",
         "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
         "responses": {
-          "200": {"description": "The PNG", "headers": {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}},
+          "200": {"description": "The PNG image", "headers": {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}},
                   "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}},
+          "304": {"description": "Not modified"},
+          "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/jobs/{id}/images/{index}.jpeg": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                     {"name": "index", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}],
+      "get": {
+        "operationId": "getJobImageJPEG", "summary": "Download a generated image stored as JPEG (output_format jpeg); another extension is a 404",
+        "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+        "responses": {
+          "200": {"description": "The JPEG image", "headers": {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}},
+                  "content": {"image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}},
+          "304": {"description": "Not modified"},
+          "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/jobs/{id}/images/{index}.webp": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                     {"name": "index", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}],
+      "get": {
+        "operationId": "getJobImageWebP", "summary": "Download a generated image stored as WEBP (output_format webp); another extension is a 404",
+        "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+        "responses": {
+          "200": {"description": "The WEBP image", "headers": {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}},
+                  "content": {"image/webp": {"schema": {"type": "string", "contentMediaType": "image/webp"}}}},
           "304": {"description": "Not modified"},
           "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}
         }
@@ -199,7 +227,8 @@ public enum OpenAPIDocument {
           "loras": {"type": "array", "maxItems": 8, "description": "LoRAs for this request only, stacked; jobs with different LoRAs still share a batch", "items": {"type": "object", "required": ["path"], "additionalProperties": false, "properties": {"path": {"type": "string", "maxLength": 2048, "description": "A .safetensors file name (at most 255 bytes) inside the server's loras.dir, or an https URL fetched once through the SSRF guard (loras.allow_urls); diffusers/PEFT or kohya FLUX keys"}, "scale": {"type": "number", "minimum": -10, "maximum": 10, "default": 1}}}},
           "previews": {"type": "boolean", "default": false, "description": "SSE preview events (a small PNG data URI of the x0 estimate) while the job runs"},
           "cache": {"description": "Step caching (First-Block-Cache class): skip all but the first transformer block on steps where its residual changed by less than threshold (relative L1). {} or true: the model's threshold, else 0.15; false or 0: off. Default: the model's config", "oneOf": [{"type": "boolean"}, {"type": "object", "additionalProperties": false, "properties": {"threshold": {"type": "number", "minimum": 0, "maximum": 1}}}]},
-          "output_format": {"type": "string", "enum": ["png"], "default": "png"},
+          "output_format": {"type": "string", "enum": ["png", "jpeg", "webp"], "default": "png"},
+          "output_quality": {"type": "integer", "minimum": 1, "maximum": 100, "description": "JPEG and WebP quality (default 90; WebP 100 is lossless); PNG ignores it"},
           "webhook_url": {"type": "string", "format": "uri", "maxLength": 2048},
           "priority": {"type": "string", "enum": ["high", "normal", "low"], "default": "normal"},
           "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 604800},
@@ -222,7 +251,7 @@ public enum OpenAPIDocument {
           "input": {"type": "object"},
           "images": {"type": "array", "items": {"type": "object", "properties": {
             "index": {"type": "integer"}, "url": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"},
-            "seed": {"type": "integer"}, "content_type": {"type": "string"}}}},
+            "seed": {"type": "integer"}, "content_type": {"type": "string", "enum": ["image/png", "image/jpeg", "image/webp"]}}}},
           "error": {"type": ["object", "null"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
           "metrics": {"type": "object", "properties": {"queue_ms": {"type": ["integer", "null"]},
                       "inference_ms": {"type": ["integer", "null"]}, "batch_size": {"type": ["integer", "null"]},

@@ -13,6 +13,8 @@ public struct Router: Sendable {
         Route("GET", "/v1/jobs/{id}", .getJob),
         Route("DELETE", "/v1/jobs/{id}", .cancelJob),
         Route("GET", "/v1/jobs/{id}/images/{index}.png", .jobImage),
+        Route("GET", "/v1/jobs/{id}/images/{index}.jpeg", .jobImage),
+        Route("GET", "/v1/jobs/{id}/images/{index}.webp", .jobImage),
         Route("GET", "/v1/jobs/{id}/events", .jobEvents),
         Route("GET", "/v1/models", .listModels),
         Route("GET", "/v1/models/{id}", .getModel),

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Generated images on disk: `<dataDir>/images/<job id>/<index>.png`. A file appears whole or not at all (temp file,
+/// Generated images on disk: `<dataDir>/images/<job id>/<index>.<ext>` (png, jpeg or webp, from the content type). A file appears whole or not at all (temp file,
 /// fsync, rename, fsync of the folder), and is written before its job is recorded as succeeded.
 public struct ImageFiles: Sendable {
     public let dataDir: URL
@@ -8,18 +8,23 @@ public struct ImageFiles: Sendable {
     public init(dataDir: URL) { self.dataDir = dataDir }
 
     /// The path relative to the data dir, as stored in `JobImage.file`.
-    public static func relativePath(jobID: String, index: Int) -> String { "images/\(jobID)/\(index).png" }
-
-    /// Where the HTTP route reads `GET /v1/jobs/{id}/images/{index}.png` from.
-    public func url(jobID: String, index: Int) -> URL {
-        dataDir.appendingPathComponent(Self.relativePath(jobID: jobID, index: index))
+    public static func relativePath(jobID: String, index: Int, ext: String = "png") -> String {
+        "images/\(jobID)/\(index).\(ext)"
     }
 
-    public func write(_ bytes: Data, jobID: String, index: Int) throws -> String {
+    /// The file extension for an image's content type (`image/jpeg` → `jpeg`).
+    public static func fileExtension(contentType: String) -> String {
+        contentType.hasPrefix("image/") ? String(contentType.dropFirst(6)) : "bin"
+    }
+
+    /// Where the HTTP route reads a stored image (`JobImage.file`) from.
+    public func url(file: String) -> URL { dataDir.appendingPathComponent(file) }
+
+    public func write(_ bytes: Data, jobID: String, index: Int, ext: String = "png") throws -> String {
         let folder = dataDir.appendingPathComponent("images/\(jobID)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let final = folder.appendingPathComponent("\(index).png")
-        let temp = folder.appendingPathComponent(".\(index).png.tmp-\(UInt32.random(in: 0...UInt32.max))")
+        let final = folder.appendingPathComponent("\(index).\(ext)")
+        let temp = folder.appendingPathComponent(".\(index).\(ext).tmp-\(UInt32.random(in: 0...UInt32.max))")
         let fd = open(temp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw POSIXError(errno) }
         do {
@@ -52,7 +57,7 @@ public struct ImageFiles: Sendable {
             fsync(dir)
             close(dir)
         }
-        return Self.relativePath(jobID: jobID, index: index)
+        return Self.relativePath(jobID: jobID, index: index, ext: ext)
     }
 
     public func remove(jobID: String) {

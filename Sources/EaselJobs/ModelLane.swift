@@ -143,7 +143,8 @@ final class ModelLane: Sendable {
         do {
             var stored: [JobImage] = []
             for (index, image) in images.enumerated() {
-                let file = try store.images.write(image.bytes, jobID: job.id, index: index)
+                let file = try store.images.write(image.bytes, jobID: job.id, index: index,
+                                                  ext: ImageFiles.fileExtension(contentType: image.contentType))
                 stored.append(JobImage(index: index, width: image.width, height: image.height, seed: image.seed,
                                        contentType: image.contentType, file: file))
             }

@@ -191,7 +191,7 @@ final class JobStoreTests: XCTestCase {
         XCTAssertEqual(done.inferenceMs, 340)
         XCTAssertNil(try store.finish(job.id, .failed(JobError(code: "x", message: "y"), inferenceMs: nil)),
                      "a terminal job does not change again")
-        XCTAssertEqual(try Data(contentsOf: store.images.url(jobID: job.id, index: 0)), Data([1, 2, 3]))
+        XCTAssertEqual(try Data(contentsOf: store.images.url(file: done.images[0].file)), Data([1, 2, 3]))
     }
 
     func test_list_newestFirst_filters_andCursorPages() throws {

@@ -67,7 +67,7 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(done.attempts, 1)
         XCTAssertEqual(done.batchSize, 1)
         XCTAssertNotNil(done.inferenceMs)
-        let file = scheduler.store.images.url(jobID: job.id, index: 0)
+        let file = scheduler.store.images.url(file: done.images[0].file)
         XCTAssertEqual(try Data(contentsOf: file), Data("png:\(job.id)".utf8))
         XCTAssertThrowsError(try scheduler.submit(newJob(model: "unknown")))
     }
