@@ -58,10 +58,16 @@ struct Generate: ParsableCommand {
     var lora: [String] = []
     @Option(help: "Step caching: skip all but the first transformer block on steps where its residual changed by less than this (relative L1; e.g. 0.1). Default: off.")
     var cacheThreshold: Double?
-    @Option(help: "Output PNG path; with several images, NAME-0.png, NAME-1.png, …") var out: String
+    @Option(help: "Output path: .png, .jpg/.jpeg or .webp picks the format (anything else is PNG); with several images, NAME-0.png, NAME-1.png, …")
+    var out: String
+    @Option(help: "JPEG and WebP quality, 1...100 (WebP 100 is lossless); PNG ignores it.") var quality: Int = ImageFormat.defaultQuality
     @Option(help: "Also write the images before 8-bit rounding, as one f32 tensor 'images' [batch, 3, H, W], to this safetensors file (for parity checks).")
     var dumpRaw: String?
     @Option(help: "Run the generation this many times and report the best time (benchmarking).") var `repeat`: Int = 1
+
+    func validate() throws {
+        guard (1...100).contains(quality) else { throw ValidationError("--quality must be 1...100") }
+    }
 
     func run() throws {
         let loadStart = Date()
@@ -114,10 +120,13 @@ struct Generate: ParsableCommand {
             try SafeTensorsWriter.write([("images", all)], to: URL(fileURLWithPath: dumpRaw))
         }
         let outURL = URL(fileURLWithPath: out)
+        let ext = outURL.pathExtension.lowercased()
+        let format = ImageFormat(fileExtension: ext == "jpg" ? "jpeg" : ext) ?? .png
         for (i, img) in images.enumerated() {
             let url = images.count == 1 ? outURL : Self.indexed(outURL, i)
-            let png = try PNGEncoder.encode(rgb: PNGEncoder.rgb(fromCHW: img), width: img.shape[2], height: img.shape[1])
-            try png.write(to: url, options: .atomic)
+            let bytes = try format.encode(rgb: PNGEncoder.rgb(fromCHW: img), width: img.shape[2], height: img.shape[1],
+                                          quality: quality)
+            try bytes.write(to: url, options: .atomic)
             FileHandle.standardError.write("wrote \(url.path) (seed \(req.seed &+ UInt64(i)))\n".data(using: .utf8)!)
         }
         FileHandle.standardError.write(String(format: "time: load %.3f s, generate best %.4f s\n", loadSeconds, best).data(using: .utf8)!)
