@@ -31,6 +31,16 @@ static void easel_jpeg_error_exit(j_common_ptr cinfo) {
 /* Warnings (corrupt data that libjpeg can still read) are not errors here; keep them quiet. */
 static void easel_jpeg_output_message(j_common_ptr cinfo) { (void)cinfo; }
 
+/* The error manager for one call: errors longjmp back to the caller's setjmp with the message in err. */
+static struct jpeg_error_mgr *easel_jpeg_errors(struct easel_jpeg_error *e, char *err, size_t err_len) {
+    struct jpeg_error_mgr *mgr = jpeg_std_error(&e->mgr);
+    mgr->error_exit = easel_jpeg_error_exit;
+    mgr->output_message = easel_jpeg_output_message;
+    e->err = err;
+    e->err_len = err_len;
+    return mgr;
+}
+
 int easel_jpeg_encode(const uint8_t *rgb, int width, int height, int quality, uint8_t **out, size_t *out_size,
                       char *err, size_t err_len) {
     if (!rgb || width <= 0 || height <= 0 || width > JPEG_MAX_DIMENSION || height > JPEG_MAX_DIMENSION) {
@@ -46,11 +56,7 @@ int easel_jpeg_encode(const uint8_t *rgb, int width, int height, int quality, ui
     /* Written by libjpeg through their addresses (so kept in memory, valid after a longjmp). */
     unsigned char *buffer = NULL;
     unsigned long size = 0;
-    cinfo.err = jpeg_std_error(&jerr.mgr);
-    jerr.mgr.error_exit = easel_jpeg_error_exit;
-    jerr.mgr.output_message = easel_jpeg_output_message;
-    jerr.err = err;
-    jerr.err_len = err_len;
+    cinfo.err = easel_jpeg_errors(&jerr, err, err_len);
     if (setjmp(jerr.jump)) {
         jpeg_destroy_compress(&cinfo);
         free(buffer);
@@ -86,11 +92,7 @@ int easel_jpeg_decode(const uint8_t *data, size_t size, size_t max_pixels, uint8
     struct jpeg_decompress_struct cinfo;
     struct easel_jpeg_error jerr;
     uint8_t *volatile pixels = NULL;
-    cinfo.err = jpeg_std_error(&jerr.mgr);
-    jerr.mgr.error_exit = easel_jpeg_error_exit;
-    jerr.mgr.output_message = easel_jpeg_output_message;
-    jerr.err = err;
-    jerr.err_len = err_len;
+    cinfo.err = easel_jpeg_errors(&jerr, err, err_len);
     if (setjmp(jerr.jump)) {
         jpeg_destroy_decompress(&cinfo);
         free(pixels);
