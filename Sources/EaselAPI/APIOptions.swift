@@ -16,7 +16,7 @@ public struct APIOptions: Sendable {
     /// Where request images are kept (nil: image inputs refused) and the LoRA folder (nil: LoRAs refused).
     public var inputs: InputStore?
     public var loras: LoRALibrary?
-    /// `uploads.max_bytes`: the largest PNG `POST /v1/uploads` takes; how long an upload is kept unused (`queue.retention_hours`).
+    /// `uploads.max_bytes`: the largest file (PNG, JPEG or WebP) `POST /v1/uploads` takes; how long an upload is kept unused (`queue.retention_hours`).
     public var maxUploadBytes = 16 * 1024 * 1024
     public var uploadRetention: TimeInterval = 24 * 3600
     /// Latest previews of running jobs, shared with the executors.

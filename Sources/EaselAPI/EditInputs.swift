@@ -76,16 +76,32 @@ public struct InputStore: Sendable {
     }
 
     /// `data:image/png;base64,…` → the PNG bytes; anything else is a 400 naming `field`.
-    public static func decodeDataURI(_ s: String, field: String) throws -> Data {
-        let prefix = "data:image/png;base64,"
-        guard s.hasPrefix(prefix) else {
-            if s.hasPrefix("data:") { throw APIError.invalid(field, "\(field) must be a PNG (data:image/png;base64,…)") }
-            throw APIError.invalid(field, "\(field) must be a data: URI (data:image/png;base64,…)")
+    /// The image of a `data:image/png|jpeg|webp;base64,…` URI as the store keeps it: PNG (JPEG and WebP are decoded,
+    /// at most `maxPixels`, and re-encoded losslessly).
+    public static func decodeDataURI(_ s: String, field: String, maxPixels: Int = PNGEncoder.defaultMaxPixels) throws -> Data {
+        let types: [(String, ImageFormat)] = [("png", .png), ("jpeg", .jpeg), ("jpg", .jpeg), ("webp", .webp)]
+        guard let (name, format) = types.first(where: { s.hasPrefix("data:image/\($0.0);base64,") }) else {
+            if s.hasPrefix("data:") {
+                throw APIError.invalid(field, "\(field) must be a PNG, JPEG or WebP (data:image/png;base64,…, image/jpeg, image/webp)")
+            }
+            throw APIError.invalid(field, "\(field) must be a data: URI (data:image/png;base64,…) or an upload id")
         }
-        guard let data = Data(base64Encoded: String(s.dropFirst(prefix.count))) else {
+        guard let data = Data(base64Encoded: String(s.dropFirst("data:image/\(name);base64,".count))) else {
             throw APIError.invalid(field, "\(field) is not valid base64")
         }
-        return data
+        return try asPNG(data, format: format, field: field, maxPixels: maxPixels)
+    }
+
+    /// `data` in `format` as the PNG the store keeps: PNG as it is, JPEG and WebP decoded (at most `maxPixels`) and
+    /// re-encoded losslessly, so the same upload always gives the same id.
+    public static func asPNG(_ data: Data, format: ImageFormat, field: String?, maxPixels: Int) throws -> Data {
+        guard format != .png else { return data }
+        do {
+            let d = try format.decode(data, maxPixels: maxPixels)
+            return try ImageFormat.png.encode(rgb: d.rgb, width: d.width, height: d.height)
+        } catch {
+            throw APIError.invalid(field, "\(field ?? "the upload") is not a readable \(format.rawValue.uppercased()) of at most \(maxPixels) pixels: \(error)")
+        }
     }
 }
 

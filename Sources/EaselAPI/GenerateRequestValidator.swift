@@ -56,10 +56,13 @@ public struct GenerateRequestValidator {
             throw APIError.invalid("prompt", "prompt must be 1 to 4000 characters")
         }
 
-        // Image-to-image and inpainting: PNG data URIs, decoded here so that a bad image is this request's 400.
+        // Image-to-image and inpainting: PNG, JPEG or WebP data URIs (kept as PNG), decoded here so that a bad image is
+        // this request's 400.
         // Either a data URI or the id of an earlier upload.
         func pngBytes(_ s: String, field: String) throws -> Data {
-            guard s.hasPrefix("sha256:") else { return try InputStore.decodeDataURI(s, field: field) }
+            guard s.hasPrefix("sha256:") else {
+                return try InputStore.decodeDataURI(s, field: field, maxPixels: limits.maxWidth * limits.maxHeight)
+            }
             guard let inputs, inputs.has(s), let data = try? inputs.get(s) else {
                 throw APIError.invalid(field, "no upload \"\(s.prefix(80))\" (POST /v1/uploads; an upload unused for queue.retention_hours is removed)")
             }

@@ -43,7 +43,7 @@ public enum OpenAPIDocument {
       "post": {
         "operationId": "upload", "summary": "Upload a PNG for image-to-image or inpainting",
         "description": "The raw PNG is the body. The answer's id can be a generate request's image or mask. An upload is kept while any kept job names it, and for queue.retention_hours after its last use.",
-        "requestBody": {"required": true, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+        "requestBody": {"required": true, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}, "image/jpeg": {"schema": {"type": "string", "format": "binary"}}, "image/webp": {"schema": {"type": "string", "format": "binary"}}}},
         "responses": {
           "201": {"description": "Stored", "content": {"application/json": {"schema": {
             "type": "object", "required": ["id", "content_type", "bytes", "width", "height", "expires_at"],
@@ -221,8 +221,8 @@ public enum OpenAPIDocument {
           "guidance": {"type": "number", "minimum": 0, "maximum": 100},
           "seed": {"type": "integer", "minimum": 0, "maximum": 18446744073709551615, "description": "Random when absent; image i uses seed + i"},
           "num_images": {"type": "integer", "minimum": 1, "maximum": 8, "default": 1},
-          "image": {"type": "string", "pattern": "^(data:image/png;base64,|sha256:)", "description": "Image-to-image / inpainting source: a PNG as a data URI, or the id of a POST /v1/uploads. Its size is the output size (width and height, if given, must match; sides multiples of the model's size step, within its limits)"},
-          "mask": {"type": "string", "pattern": "^(data:image/png;base64,|sha256:)", "description": "Inpainting mask (needs image, same size): a PNG data URI or an upload id; luminance ≥ 50 % (white) is repainted, the rest kept"},
+          "image": {"type": "string", "pattern": "^(data:image/(png|jpeg|jpg|webp);base64,|sha256:)", "description": "Image-to-image / inpainting source: a PNG, JPEG or WebP as a data URI (kept as PNG), or the id of a POST /v1/uploads. Its size is the output size (width and height, if given, must match; sides multiples of the model's size step, within its limits)"},
+          "mask": {"type": "string", "pattern": "^(data:image/(png|jpeg|jpg|webp);base64,|sha256:)", "description": "Inpainting mask (needs image, same size): a PNG, JPEG or WebP data URI or an upload id; luminance ≥ 50 % (white) is repainted, the rest kept"},
           "strength": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.6, "description": "With image: the part of the denoising schedule that runs (FluxImg2ImgPipeline's strength)"},
           "loras": {"type": "array", "maxItems": 8, "description": "LoRAs for this request only, stacked; jobs with different LoRAs still share a batch", "items": {"type": "object", "required": ["path"], "additionalProperties": false, "properties": {"path": {"type": "string", "maxLength": 2048, "description": "A .safetensors file name (at most 255 bytes) inside the server's loras.dir, or an https URL fetched once through the SSRF guard (loras.allow_urls); diffusers/PEFT or kohya FLUX keys"}, "scale": {"type": "number", "minimum": -10, "maximum": 10, "default": 1}}}},
           "previews": {"type": "boolean", "default": false, "description": "SSE preview events (a small PNG data URI of the x0 estimate) while the job runs"},

@@ -31,7 +31,7 @@ public struct ServerConfig: Sendable {
     public var loraMaxDownloadMB = 512
     public var loraDiskCacheMB = 4096
     public var loraAllowHTTP = false
-    /// `uploads.max_bytes`: the largest PNG `POST /v1/uploads` takes.
+    /// `uploads.max_bytes`: the largest file (PNG, JPEG or WebP) `POST /v1/uploads` takes.
     public var maxUploadBytes = 16 * 1024 * 1024
     /// `memory.budget_mb`: the most MiB of model weights resident at once (nil: no limit, nothing is evicted).
     public var modelMemoryBudgetMB: Int?

@@ -175,7 +175,21 @@ final class EditAPITests: XCTestCase {
         XCTAssertEqual(up.json["bytes"]?.intValue, png.count)
         XCTAssertEqual(try upload(png).json["id"]?.stringValue, id, "content-addressed: the same bytes, the same id")
 
-        XCTAssertEqual(try upload(png, type: "image/jpeg").status, 415)
+        XCTAssertEqual(try upload(png, type: "image/gif").status, 415)
+        XCTAssertEqual(try upload(png, type: "image/jpeg").status, 400, "a PNG sent as JPEG is not a readable JPEG")
+        // JPEG and WebP are kept as the PNG of their pixels: lossless WebP of the same pixels is the same upload.
+        let webp = try upload(try ImageFormat.webp.encode(rgb: rgb, width: 64, height: 64, quality: 100), type: "image/webp")
+        XCTAssertEqual(webp.status, 201, webp.text)
+        XCTAssertEqual(webp.json["id"]?.stringValue, id, "lossless WebP of the PNG's pixels: the PNG's id")
+        let jpegBytes = try ImageFormat.jpeg.encode(rgb: rgb, width: 64, height: 64)
+        let jpeg = try upload(jpegBytes, type: "image/jpeg")
+        XCTAssertEqual(jpeg.status, 201, jpeg.text)
+        XCTAssertEqual(jpeg.json["content_type"]?.stringValue, "image/png")
+        XCTAssertEqual(jpeg.json["width"]?.intValue, 64)
+        let kept = try InputStore(dataDir: daemon.config.dataDir).get(try XCTUnwrap(jpeg.json["id"]?.stringValue))
+        XCTAssertEqual(try PNGEncoder.decode(kept).rgb, try ImageFormat.jpeg.decode(jpegBytes).rgb,
+                       "the stored PNG holds the JPEG's decoded pixels")
+        XCTAssertEqual(try upload(jpegBytes.prefix(200), type: "image/jpeg").status, 400, "a truncated JPEG")
         XCTAssertEqual(try upload(Data("not a png".utf8)).status, 400)
         XCTAssertEqual(try upload(Data()).status, 400)
         var noisy = [UInt8](repeating: 0, count: 64 * 64 * 3)
@@ -195,6 +209,12 @@ final class EditAPITests: XCTestCase {
         XCTAssertEqual(job.status, 200, job.text)
         XCTAssertEqual(job.json["status"]?.stringValue, "succeeded", job.text)
         XCTAssertEqual(job.json["input"]?["image"]?.stringValue, id)
+        // A JPEG data URI: decoded and stored as the same PNG the JPEG upload became.
+        let uri = "data:image/jpeg;base64," + jpegBytes.base64EncodedString()
+        let fromURI = try LoopbackClient.json(port: port, "POST", "/v1/generate", #"{\#(m), "image": "\#(uri)", "strength": 0.5}"#,
+                                              headers: [("Prefer", "wait=60")])
+        XCTAssertEqual(fromURI.json["status"]?.stringValue, "succeeded", fromURI.text)
+        XCTAssertEqual(fromURI.json["input"]?["image"]?.stringValue, jpeg.json["id"]?.stringValue)
 
         // A second upload no job uses; both are older than the retention two days from now.
         rgb[0] = 255
@@ -207,8 +227,9 @@ final class EditAPITests: XCTestCase {
         XCTAssertTrue(store.has(id))
         XCTAssertFalse(store.has(unused))
         // What keeps it: the kept job that names it. Without any reference it would go too.
-        XCTAssertEqual(try daemon.store.inputs(containing: "sha256:").flatMap(InputStore.ids(in:)), [id])
-        XCTAssertEqual(store.prune(retention: 86400, referenced: [], now: later), [id])
+        let jpegID = try XCTUnwrap(jpeg.json["id"]?.stringValue)
+        XCTAssertEqual(Set(try daemon.store.inputs(containing: "sha256:").flatMap(InputStore.ids(in:))), [id, jpegID])
+        XCTAssertEqual(Set(store.prune(retention: 86400, referenced: [], now: later)), [id, jpegID])
         XCTAssertFalse(store.has(id))
     }
 
